@@ -202,7 +202,7 @@ class Thread:
         return replace(self, messages=self.messages + messages)
 
     def add_message(self, message: Message) -> Thread:
-        return replace(self, messages=self.messages + (message,))
+        return replace(self, messages=(*self.messages, message))
 
     def add_messages(self, messages: Iterable[Message]) -> Thread:
         return replace(self, messages=self.messages + tuple(messages))

@@ -51,7 +51,7 @@ class RetryPolicy:
 
     def delay(self, error: AllmError, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt `attempt + 1`."""
-        jitter = (rng or random).uniform(0.0, self.jitter) if self.jitter > 0 else 0.0
+        jitter: float = (rng or random).uniform(0.0, self.jitter) if self.jitter > 0 else 0.0
         retry_after = getattr(error, "retry_after", None)
         if self.respect_retry_after and retry_after is not None and retry_after >= 0:
             return min(float(retry_after), self.max_retry_after) + jitter

@@ -1,0 +1,89 @@
+"""Small helpers every provider codec shares (sans-IO).
+
+Owns: tolerant tool-argument parsing, the vision pre-flight (MIME list and size
+limit per provider, checked before any request), and neutral-param lookups. Must not
+do I/O or know any one provider's wire format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from ..errors import ValidationError
+from ..messages import ImagePart
+
+__all__ = ["parse_arguments", "check_image", "dumps_compact"]
+
+
+def parse_arguments(raw: str | None) -> tuple[dict[str, Any], bool]:
+    """Parse a model's tool-call arguments.
+
+    Returns ``(arguments, ok)``. Empty text is ``{}`` (models send "" for no-arg
+    calls). Invalid JSON, or JSON that is not an object, gives ``({}, False)`` so the
+    loop can feed a clear tool error back to the model instead of crashing.
+    """
+    if raw is None or raw.strip() == "":
+        return {}, True
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}, False
+    if isinstance(value, dict):
+        return value, True
+    return {}, False
+
+
+def check_image(
+    part: ImagePart,
+    *,
+    path: str,
+    allowed_mime: Collection[str],
+    max_bytes: int | None,
+    provider: str,
+    allow_url: bool = True,
+) -> None:
+    """Raise `ValidationError` naming `path` (e.g. ``messages.2.content.1``) when the
+    image's MIME type is not accepted by the provider or its bytes exceed the limit."""
+    image = part.image
+    if image.url is not None:
+        if not allow_url:
+            raise ValidationError(
+                "invalid_image",
+                f"{provider} does not accept image URLs at {path}; pass the image bytes "
+                "(Image.from_path / from_bytes) instead",
+                errors=[(path, "unsupported_feature")],
+                provider=provider,
+            )
+        return
+    mime = image.mime_type
+    if mime is None:
+        raise ValidationError(
+            "invalid_image",
+            f"image at {path} has an unknown format (its bytes are not PNG, JPEG, GIF or WEBP)",
+            errors=[(path, "missing_mime_type")],
+            provider=provider,
+        )
+    if mime not in allowed_mime:
+        raise ValidationError(
+            "invalid_image",
+            f"{provider} does not accept {mime} images (at {path}); accepted: "
+            f"{', '.join(sorted(allowed_mime))}",
+            errors=[(path, "unsupported_image_format")],
+            provider=provider,
+        )
+    size = image.size or 0
+    if max_bytes is not None and size > max_bytes:
+        raise ValidationError(
+            "invalid_image",
+            f"image at {path} is {size / 1_048_576:.1f} MB; {provider} accepts at most "
+            f"{max_bytes / 1_048_576:.0f} MB per image",
+            errors=[(path, "image_too_large")],
+            provider=provider,
+        )
+
+
+def dumps_compact(value: Any) -> str:
+    """JSON text as providers expect in tool-call arguments (compact, UTF-8 kept)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
