@@ -61,6 +61,10 @@ from .results import ChatResult, StepResult
 from .retry import RetryPolicy
 from .tool import Tool
 
+# Importing the `allm.tool` submodule bound the name `tool` to that module; drop it so
+# `allm.tool` resolves lazily to the `@allm.tool` decorator (allm.tools.tool).
+globals().pop("tool", None)
+
 __version__ = "0.1.0"
 
 # name -> "module" (attribute of the same name) or "module:attr"
@@ -89,6 +93,7 @@ _LAZY: dict[str, str] = {
     "halt": "tools",
     "ToolExecutor": "tools",
     "ToolResultEncoder": "tools",
+    "ToolContext": "tools",
     "step": "loop",
     "astep": "loop",
     "stream_step": "loop",
@@ -176,4 +181,12 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy names
     from .providers.base import Adapter, Call, ImageAdapter
     from .serializer import dumps, loads
     from .session import Session, StreamReducer
-    from .tools import ToolExecutor, ToolResultEncoder, ask_user, halt, tool, tool_error
+    from .tools import (
+        ToolContext,
+        ToolExecutor,
+        ToolResultEncoder,
+        ask_user,
+        halt,
+        tool,
+        tool_error,
+    )
