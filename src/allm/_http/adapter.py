@@ -1,0 +1,298 @@
+"""`HttpAdapter`: the base class every HTTP provider adapter subclasses.
+
+Owns the httpx2 clients (one pooled sync and one async client per adapter instance,
+created lazily, never one per call; user-supplied clients are used as they are and
+never closed by us) and the two thin I/O shells, `_run_sync` / `_run_async`, around
+the shared attempt/retry/decode logic in `allm._http.transport`. A subclass only
+implements `codec_for(request, call) -> Codec` (its sans-IO codec).
+
+This package is the only place that imports httpx2. Provider modules that need the
+client types for annotations use the aliases exported here (`HttpClient`,
+`AsyncHttpClient`, `MockTransport`, ...).
+
+Contract (see `allm.providers.base.Adapter`): `stream()` resolves the key, builds the
+request and raises typed errors eagerly; it returns a lazy generator that does the
+HTTP. Every failure after that is an `ErrorEvent` (the facade raises it for
+non-streaming calls); closing the generator early closes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import anyio
+import httpx2
+
+from ..retry import RetryPolicy, resolve_retry
+from .transport import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    CallRun,
+    Failure,
+    Timeouts,
+)
+
+if TYPE_CHECKING:
+    from ..events import Event
+    from ..providers._codec import Codec
+    from ..providers.base import Call
+    from ..request import Request
+
+__all__ = [
+    "HttpAdapter",
+    "HttpClient",
+    "AsyncHttpClient",
+    "MockTransport",
+    "HttpxRequest",
+    "HttpxResponse",
+    "Limits",
+]
+
+HttpClient = httpx2.Client
+AsyncHttpClient = httpx2.AsyncClient
+MockTransport = httpx2.MockTransport
+HttpxRequest = httpx2.Request
+HttpxResponse = httpx2.Response
+Limits = httpx2.Limits
+
+_CAUGHT: tuple[type[BaseException], ...] = (Failure, httpx2.HTTPError, httpx2.InvalidURL, OSError)
+_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+
+
+class HttpAdapter:
+    """Base for HTTP chat adapters (OpenAI, Anthropic, Gemini, and yours).
+
+    - `base_url`: the provider root, trailing slash removed (`self.base_url`).
+    - `timeout` (whole call, all attempts), `connect_timeout`, `read_timeout` (max
+      gap between bytes, so a stalled stream ends in `AdapterError("timeout")`);
+      `Call.timeout` / `connect_timeout` / `read_timeout` (or the same names in
+      `call.params`, `stream_timeout` = `read_timeout`) override them per call.
+    - `http_client` / `async_http_client`: your own clients (proxies, mTLS, limits,
+      `httpx2.MockTransport`). Their own timeouts apply unless you set one here or
+      per call.
+    - `default_headers`: sent with every request (the codec's headers win).
+    - `retry`: `RetryPolicy`, a mapping of its fields, True/None (default) or False.
+      A per-call `Call.retry` wins.
+    """
+
+    provider: ClassVar[str] = "http"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        http_client: httpx2.Client | None = None,
+        async_http_client: httpx2.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | Mapping[str, Any] | bool | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._explicit_timeouts = Timeouts(timeout, connect_timeout, read_timeout)
+        self._timeouts = Timeouts(
+            total=DEFAULT_TIMEOUT if timeout is None else float(timeout),
+            connect=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else float(connect_timeout),
+            read=DEFAULT_READ_TIMEOUT if read_timeout is None else float(read_timeout),
+        )
+        self._user_client = http_client
+        self._user_async_client = async_http_client
+        self._client: httpx2.Client | None = http_client
+        self._async_client: httpx2.AsyncClient | None = async_http_client
+        self._lock = threading.Lock()
+        self._default_headers: dict[str, str] = dict(default_headers or {})
+        self._retry = resolve_retry(retry)
+
+    def __repr__(self) -> str:  # headers may carry keys: never shown
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    # -- subclass hook --------------------------------------------------------------
+
+    def codec_for(self, request: Request, call: Call) -> Codec:
+        """Return the sans-IO codec for this request (e.g. by endpoint)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement codec_for()")
+
+    # -- Adapter protocol -----------------------------------------------------------
+
+    def stream(self, request: Request, call: Call) -> Iterator[Event]:
+        """Pre-flight now (key, validation, encoding: typed errors raise here), then a
+        lazy iterator of events that performs the HTTP call on first `next()`."""
+        run = self._prepare(request, call, user_client=self._user_client is not None)
+        return self._run_sync(run)
+
+    def astream(self, request: Request, call: Call) -> AsyncIterator[Event]:
+        """The async twin of `stream` (pre-flight is synchronous and eager)."""
+        run = self._prepare(request, call, user_client=self._user_async_client is not None)
+        return self._run_async(run)
+
+    def close(self) -> None:
+        """Close the sync client we created (an async one needs `aclose()`)."""
+        client, self._client = self._client, self._user_client
+        if client is not None and client is not self._user_client:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close every client we created."""
+        self.close()
+        client, self._async_client = self._async_client, self._user_async_client
+        if client is not None and client is not self._user_async_client:
+            await client.aclose()
+
+    def __enter__(self) -> HttpAdapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> HttpAdapter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- shared pre-flight ------------------------------------------------------------
+
+    def _prepare(self, request: Request, call: Call, *, user_client: bool) -> CallRun:
+        from .. import keys  # lazy: keys may read .env files / stores
+
+        api_key = keys.resolve(self.provider, call.api_key)  # type: ignore[attr-defined,unused-ignore]
+        codec = self.codec_for(request, call)
+        http_request = codec.build(request, call, api_key=api_key, stream=call.stream)
+        per_call = (call.timeout, call.connect_timeout, call.read_timeout)
+        params = call.params or {}
+        explicit = any(v is not None for v in per_call) or any(
+            params.get(k) is not None
+            for k in ("timeout", "connect_timeout", "read_timeout", "stream_timeout")
+        )
+        e = self._explicit_timeouts
+        use_client = user_client and not explicit and e == Timeouts(None, None, None)
+        defaults = Timeouts(None, None, None) if use_client else self._timeouts
+        timeouts = Timeouts.resolve(
+            defaults,
+            params=params,
+            timeout=call.timeout,
+            connect_timeout=call.connect_timeout,
+            read_timeout=call.read_timeout,
+        )
+        return CallRun(
+            provider=self.provider,
+            codec=codec,
+            http_request=http_request,
+            stream=call.stream,
+            policy=call.retry if call.retry is not None else self._retry,
+            timeouts=timeouts,
+            use_client_timeouts=use_client,
+            api_key=api_key if isinstance(api_key, str) else None,
+            on_retry=call.on_retry,
+            model=call.model,
+            call_request_id=call.request_id,
+        )
+
+    # -- clients --------------------------------------------------------------------
+
+    def _sync_client(self) -> httpx2.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                client = self._client
+                if client is None:
+                    client = self._client = httpx2.Client(
+                        timeout=self._httpx_defaults(), limits=_LIMITS, follow_redirects=False
+                    )
+        return client
+
+    def _async_client_get(self) -> httpx2.AsyncClient:
+        client = self._async_client
+        if client is None:
+            with self._lock:
+                client = self._async_client
+                if client is None:
+                    client = self._async_client = httpx2.AsyncClient(
+                        timeout=self._httpx_defaults(), limits=_LIMITS, follow_redirects=False
+                    )
+        return client
+
+    def _httpx_defaults(self) -> httpx2.Timeout:
+        t = self._timeouts
+        return httpx2.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect)
+
+    # -- the two thin shells (all decisions live in CallRun / BodyReader) ---------------
+
+    def _run_sync(self, run: CallRun) -> Iterator[Event]:
+        client = self._sync_client()
+        while True:
+            try:
+                run.begin_attempt()
+                req = client.build_request(**run.request_kwargs(self._default_headers))
+                response = client.send(req, stream=True)
+            except _CAUGHT as exc:
+                failure = _as_failure(run, exc)
+            else:
+                try:
+                    body = run.body_reader(response.status_code, response.headers)
+                    for chunk in response.iter_bytes():
+                        events = body.feed(chunk)
+                        if events:
+                            yield from events
+                        if body.done:
+                            break
+                    yield from body.finish()
+                    return
+                except _CAUGHT as exc:
+                    failure = _as_failure(run, exc)
+                finally:
+                    try:
+                        response.close()
+                    except Exception:
+                        pass
+            delay = run.retry_delay(failure.error)
+            if delay is None:
+                yield from failure.events
+                return
+            time.sleep(delay)
+
+    async def _run_async(self, run: CallRun) -> AsyncIterator[Event]:
+        client = self._async_client_get()
+        while True:
+            try:
+                run.begin_attempt()
+                req = client.build_request(**run.request_kwargs(self._default_headers))
+                response = await client.send(req, stream=True)
+            except _CAUGHT as exc:
+                failure = _as_failure(run, exc)
+            else:
+                try:
+                    body = run.body_reader(response.status_code, response.headers)
+                    async for chunk in response.aiter_bytes():
+                        for ev in body.feed(chunk):
+                            yield ev
+                        if body.done:
+                            break
+                    for ev in body.finish():
+                        yield ev
+                    return
+                except _CAUGHT as exc:
+                    failure = _as_failure(run, exc)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await response.aclose()
+                        except Exception:
+                            pass
+            delay = run.retry_delay(failure.error)
+            if delay is None:
+                for ev in failure.events:
+                    yield ev
+                return
+            await anyio.sleep(delay)
+
+
+def _as_failure(run: CallRun, exc: BaseException) -> Failure:
+    if isinstance(exc, Failure):
+        return exc
+    return Failure(run.map_exception(exc))

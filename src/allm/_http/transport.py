@@ -1,0 +1,422 @@
+"""The I/O-free core of one HTTP model call: attempts, retries, timeouts, body decoding.
+
+Owns every decision the sync and async shells in `allm._http.adapter` share, so the
+two can never disagree (the httpx `_client.py` pattern: one base, two thin shells):
+
+- `Timeouts`: adapter defaults < `call.params` transport params < `Call` fields, and
+  the `httpx2.Timeout` for each attempt (read/connect capped by the overall deadline).
+- `CallRun`: the attempt counter, the retry decision (`RetryPolicy`, only while no
+  event has reached the caller; `on_retry` callback and the `allm.telemetry` hook),
+  and the mapping of httpx2 exceptions to `AdapterError` (never leaking httpx2 types
+  or the API key).
+- `BodyReader`: one response body, fed decoded chunks: a bounded error body ->
+  `codec.error`, a bounded JSON body -> `codec.decode`, a stream -> the codec's
+  `StreamDecoder`. It holds back leading `message_started` / `raw_chunk` events so
+  that an error arriving right after them (e.g. an `overloaded` error event in a 200
+  stream) can still be retried without the caller seeing a duplicate start.
+
+Control flow inside a body uses one private exception, `Failure`, that the shells
+catch; what to do with it (retry, or a final `ErrorEvent`) is `CallRun.retry_delay`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from ..errors import AdapterError, AllmError
+from ..events import ErrorEvent, Event, MessageStarted, RawChunk
+from ..providers._codec import Codec, HttpRequest, StreamDecoder
+from ..providers._errors import parse_retry_after
+from ..retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "MAX_ERROR_BODY",
+    "MAX_RESPONSE_BODY",
+    "Timeouts",
+    "CallRun",
+    "BodyReader",
+    "Failure",
+]
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0  # max gap between stream chunks (the original's stream_timeout)
+DEFAULT_TIMEOUT = 600.0  # whole call, all attempts (the OpenAI SDK's default)
+MAX_ERROR_BODY = 1024 * 1024
+MAX_RESPONSE_BODY = 256 * 1024 * 1024  # decompressed; base64 images make bodies big
+
+_HOLD = (MessageStarted, RawChunk)
+
+
+class Failure(Exception):
+    """Internal: the current attempt failed with `error` (maybe retryable)."""
+
+    def __init__(self, error: AdapterError, events: list[Event] | None = None) -> None:
+        super().__init__(error.reason)
+        self.error = error
+        # What the caller gets if the attempt is not retried (held events, the error
+        # event and whatever the codec emitted after it); default: just the error.
+        self.events = events if events is not None else [ErrorEvent(error=error)]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Resolved seconds for one call; None means no limit."""
+
+    total: float | None
+    connect: float | None
+    read: float | None
+
+    @classmethod
+    def resolve(
+        cls,
+        defaults: Timeouts,
+        *,
+        params: Mapping[str, Any],
+        timeout: float | None,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+    ) -> Timeouts:
+        read_param = params.get("read_timeout", params.get("stream_timeout"))
+        return cls(
+            total=_first(timeout, params.get("timeout"), defaults.total),
+            connect=_first(connect_timeout, params.get("connect_timeout"), defaults.connect),
+            read=_first(read_timeout, read_param, defaults.read),
+        )
+
+
+def _first(*values: Any) -> float | None:
+    for value in values:
+        if value is not None:
+            return float(value)
+    return None
+
+
+class CallRun:
+    """State of one call across its attempts (no I/O here)."""
+
+    __slots__ = (
+        "_api_key",
+        "attempt",
+        "call_request_id",
+        "codec",
+        "deadline",
+        "http_request",
+        "model",
+        "on_retry",
+        "policy",
+        "provider",
+        "stream",
+        "timeouts",
+        "use_client_timeouts",
+        "yielded",
+    )
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        codec: Codec,
+        http_request: HttpRequest,
+        stream: bool,
+        policy: RetryPolicy,
+        timeouts: Timeouts,
+        use_client_timeouts: bool,
+        api_key: str | None,
+        on_retry: Any = None,
+        model: str | None = None,
+        call_request_id: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.codec = codec
+        self.http_request = http_request
+        self.stream = stream
+        self.policy = policy
+        self.timeouts = timeouts
+        self.use_client_timeouts = use_client_timeouts
+        self._api_key = api_key
+        self.on_retry = on_retry
+        self.model = model
+        self.call_request_id = call_request_id
+        self.attempt = 0
+        self.yielded = False
+        self.deadline: float | None = None
+
+    def __repr__(self) -> str:  # never show headers (they carry the key)
+        return f"CallRun(provider={self.provider!r}, attempt={self.attempt})"
+
+    # -- attempts -----------------------------------------------------------------
+
+    def begin_attempt(self) -> None:
+        if self.attempt == 0 and self.timeouts.total is not None:
+            self.deadline = time.monotonic() + self.timeouts.total
+        self.attempt += 1
+        self.check_deadline()
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
+    def check_deadline(self) -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise Failure(self._timeout_error("overall timeout"))
+
+    def httpx_timeout(self) -> httpx2.Timeout | None:
+        """The per-attempt timeout, or None to keep a user client's own settings."""
+        t = self.timeouts
+        left = self.remaining()
+        if self.use_client_timeouts and left is None:
+            return None
+        connect = _cap(t.connect, left)
+        read = _cap(t.read, left)
+        return httpx2.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def request_kwargs(self, default_headers: Mapping[str, str]) -> dict[str, Any]:
+        """Arguments for `client.build_request` (headers: defaults < codec's)."""
+        req = self.http_request
+        headers = {**default_headers, **req.headers} if default_headers else dict(req.headers)
+        kwargs: dict[str, Any] = {
+            "method": req.method,
+            "url": req.url,
+            "headers": headers,
+            "content": req.content or None,
+        }
+        timeout = self.httpx_timeout()
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        return kwargs
+
+    def body_reader(self, status: int, headers: Mapping[str, str]) -> BodyReader:
+        return BodyReader(self, status, headers)
+
+    # -- failures -----------------------------------------------------------------
+
+    def retry_delay(self, error: AdapterError) -> float | None:
+        """Seconds to sleep before the next attempt, or None: surface `error`."""
+        if self.yielded or not self.policy.should_retry(error, self.attempt):
+            return None
+        delay = max(0.0, self.policy.delay(error, self.attempt))
+        left = self.remaining()
+        if left is not None and delay >= left:
+            return None  # waiting would overrun the overall timeout
+        if self.on_retry is not None:
+            self.on_retry(self.attempt, delay, error)
+        _emit_retry(
+            {
+                "provider": self.provider,
+                "model": self.model,
+                "request_id": self.call_request_id,
+                "attempt": self.attempt,
+                "delay": delay,
+                "reason": error.reason,
+                "status": error.status,
+            }
+        )
+        return delay
+
+    def map_exception(self, exc: BaseException) -> AdapterError:
+        """An httpx2 (or unexpected) exception as an `AdapterError`; no key, no httpx2."""
+        if isinstance(exc, Failure):
+            return exc.error
+        if isinstance(exc, httpx2.TimeoutException):
+            what = {
+                httpx2.ConnectTimeout: "connect timeout",
+                httpx2.ReadTimeout: "read timeout (no data within the read timeout)",
+                httpx2.WriteTimeout: "write timeout",
+                httpx2.PoolTimeout: "connection pool timeout",
+            }.get(type(exc), "timeout")
+            return self._timeout_error(what, exc)
+        if isinstance(exc, httpx2.DecodingError):
+            return self._error("malformed_response", "could not decode the response body", exc)
+        if isinstance(exc, (httpx2.UnsupportedProtocol, httpx2.InvalidURL,
+                            httpx2.LocalProtocolError, httpx2.TooManyRedirects)):
+            return self._error("invalid_request", "invalid request", exc)
+        if isinstance(exc, (httpx2.HTTPError, OSError)):
+            return self._error("network_error", "network error", exc)
+        return self._error("unknown", "unexpected transport failure", exc)
+
+    def _timeout_error(self, what: str, exc: BaseException | None = None) -> AdapterError:
+        return self._error("timeout", what, exc)
+
+    def _error(self, reason: str, what: str, exc: BaseException | None) -> AdapterError:
+        detail = ""
+        if exc is not None:
+            text = self._scrub(str(exc))
+            detail = f": {type(exc).__name__}" + (f": {text}" if text else "")
+        return AdapterError(
+            reason,
+            f"{self.provider}: {what}{detail}",
+            provider=self.provider,
+            cause=type(exc).__name__ if exc is not None else None,
+        )
+
+    def _scrub(self, text: str) -> str:
+        key = self._api_key
+        if key and key in text:
+            text = text.replace(key, "[redacted]")
+        return text[:500]
+
+    def codec_failure(self, exc: Exception) -> AdapterError:
+        """A codec raised: keep a typed AdapterError, wrap anything else."""
+        if isinstance(exc, AdapterError):
+            return exc
+        if isinstance(exc, AllmError):
+            return AdapterError(
+                "malformed_response", exc.message, provider=self.provider,
+                cause=exc.to_fields(),
+            )
+        return self._error("malformed_response", "could not decode the response", exc)
+
+
+def _cap(value: float | None, left: float | None) -> float | None:
+    if left is None:
+        return value
+    left = max(left, 0.001)
+    return left if value is None else min(value, left)
+
+
+def _emit_retry(data: dict[str, Any]) -> None:
+    """Report a retry to `allm.telemetry.emit` when that module provides it."""
+    try:
+        from .. import telemetry  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return
+    emit = getattr(telemetry, "emit", None)
+    if emit is None:
+        return
+    try:
+        emit("adapter.retry", data)
+    except Exception:  # a broken hook must never break the call
+        pass
+
+
+class BodyReader:
+    """One response body (sans-IO): `feed(chunk)` then `finish()`, each returning the
+    events to hand to the caller now. Raises `Failure` for a failed attempt."""
+
+    __slots__ = ("_chunks", "_decoder", "_held", "_run", "_size", "done", "headers", "status")
+
+    def __init__(self, run: CallRun, status: int, headers: Mapping[str, str]) -> None:
+        self._run = run
+        self.status = status
+        self.headers = headers
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._held: list[Event] = []
+        self.done = False  # the shell may stop reading (error body cap reached)
+        self._decoder: StreamDecoder | None = None
+        if 200 <= status < 300 and run.stream:
+            try:
+                self._decoder = run.codec.stream_decoder(headers)
+            except Exception as exc:
+                raise Failure(run.codec_failure(exc)) from None
+
+    @property
+    def is_error(self) -> bool:
+        return not 200 <= self.status < 300
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        self._size += len(chunk)
+        decoder = self._decoder
+        if decoder is not None:
+            if self._size > MAX_RESPONSE_BODY:
+                raise Failure(self._too_big())
+            if self._run.deadline is not None:
+                self._run.check_deadline()
+            try:
+                events = decoder.feed(chunk)
+            except Exception as exc:
+                raise Failure(self._run.codec_failure(exc)) from None
+            return self._release(events) if events else events
+        if self.is_error:
+            if self._size >= MAX_ERROR_BODY:
+                keep = len(chunk) - (self._size - MAX_ERROR_BODY)
+                chunk = chunk[:keep]
+                self.done = True
+        elif self._size > MAX_RESPONSE_BODY:
+            raise Failure(self._too_big())
+        self._chunks.append(chunk)
+        return []
+
+    def finish(self) -> list[Event]:
+        run = self._run
+        if self._decoder is not None:
+            try:
+                events = self._decoder.close()
+            except Exception as exc:
+                raise Failure(run.codec_failure(exc)) from None
+            out = self._release(events)
+            if self._held:  # the stream ended with only held events
+                out = self._held + out
+                self._held = []
+                run.yielded = True
+            return out
+        body = b"".join(self._chunks)
+        self._chunks = []
+        if self.is_error:
+            try:
+                error = run.codec.error(self.status, self.headers, body)
+            except Exception as exc:
+                error = run.codec_failure(exc)
+            raise Failure(self._complete(error))
+        try:
+            events = run.codec.decode(self.status, self.headers, body)
+        except Exception as exc:
+            raise Failure(run.codec_failure(exc)) from None
+        out = self._release(events)
+        if self._held:
+            out = self._held + out
+            self._held = []
+            run.yielded = True
+        return out
+
+    def _release(self, events: list[Event]) -> list[Event]:
+        """Events the caller may see now. Until something of substance is released,
+        leading start/raw events are held and a leading error fails the attempt (so
+        it can be retried)."""
+        run = self._run
+        if run.yielded:
+            return events
+        held = self._held
+        for i, ev in enumerate(events):
+            if isinstance(ev, _HOLD):
+                held.append(ev)
+                continue
+            if isinstance(ev, ErrorEvent) and isinstance(ev.error, AdapterError):
+                self._complete(ev.error)
+                rest = held + events[i:]
+                self._held = []
+                raise Failure(ev.error, rest)
+            out = held + events[i:]
+            self._held = []
+            run.yielded = True
+            return out
+        return []
+
+    def _complete(self, error: AdapterError) -> AdapterError:
+        """Fill what the codec may have left out (status, provider, Retry-After)."""
+        if error.status is None and self.is_error:
+            error.status = self.status
+        if error.provider is None:
+            error.provider = self._run.provider
+        if error.retry_after is None:
+            error.retry_after = parse_retry_after(self.headers)
+        return error
+
+    def _too_big(self) -> AdapterError:
+        return AdapterError(
+            "malformed_response",
+            f"{self._run.provider}: response body larger than {MAX_RESPONSE_BODY} bytes",
+            provider=self._run.provider,
+            status=self.status,
+        )
+
