@@ -1,0 +1,428 @@
+"""One model call: `generate` / `stream_generate` and their async twins.
+
+Owns the call pipeline shared by every entry point (the loop reuses it):
+
+1. `build_request`: check the options (an unknown keyword is a `ValidationError`,
+   so a typo never passes silently), the engine and the messages; resolve model,
+   tools, params (``engine.params`` < call), retry, timeouts, request id; give back
+   the `Request`, the `Call` for the adapter and the stream filters.
+2. `model_events` / `amodel_events`: ask the adapter for its stream. The adapter
+   does its pre-flight (validation, key lookup, request building) right there, so
+   those errors raise at the call site; the returned iterator is lazy and applies
+   the filters (``emit_text_deltas``, ``emit_tool_deltas``, ``include_raw_chunks``;
+   a usage `RawChunk` always passes) after calling ``on_event`` for each event.
+   Closing it early closes the adapter's iterator (which closes the HTTP response).
+3. `generate` is the `StreamCollector` fold over exactly that iterator (never a
+   second code path). A mid-stream `ErrorEvent` makes it raise a copy of that error
+   whose `partial` is the response folded so far.
+
+Differences from the original, on purpose: the engine's tools are sent with
+`generate` (the engine is the configuration; `tools=` per call merges by name);
+call-level ``adapter_opts`` win over the engine's; ``generate`` uses the provider's
+non-streaming endpoint unless ``stream=True`` (same events either way).
+`allm.sandbox.get_engine()` is never consulted implicitly: pass the engine.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .collector import StreamCollector
+from .errors import AdapterError, AllmError, EngineError, ValidationError
+from .events import Event, RawChunk, TextDelta, ToolCallDelta
+from .messages import Message, Thread, coerce_messages
+from .providers.base import NEUTRAL_PARAMS, TRANSPORT_PARAMS, Call
+from .request import Request, Response
+from .retry import resolve_retry
+from .tool import Tool
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .results import ChatResult, StepResult
+
+__all__ = [
+    "generate",
+    "agenerate",
+    "stream_generate",
+    "astream_generate",
+    "json_schema",
+    "unwrap",
+    "build_request",
+    "model_events",
+    "amodel_events",
+    "finish_response",
+    "error_with_partial",
+    "new_request_id",
+    "StreamFilters",
+    "MODEL_CALL_OPTS",
+    "CALL_OPTS",
+]
+
+MessagesArg = Request | Thread | Message | Sequence[Message] | str
+
+MODEL_CALL_OPTS: frozenset[str] = frozenset(
+    {
+        "model", "tools", "tool_choice", "response_format", "api_key", "request_id",
+        "retry", "stream", "adapter_opts", "emit_text_deltas", "emit_tool_deltas",
+        "include_raw_chunks", "on_event", "on_retry", "params", "options", "metadata",
+    }
+)
+"""Keyword options of one model call besides the neutral and transport params."""
+
+CALL_OPTS: frozenset[str] = MODEL_CALL_OPTS | NEUTRAL_PARAMS | TRANSPORT_PARAMS
+"""Every keyword `generate` / `stream_generate` accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFilters:
+    """What the caller sees of the adapter's events (reference §2.2)."""
+
+    emit_text_deltas: bool = True
+    emit_tool_deltas: bool = True
+    include_raw_chunks: bool = False
+    on_event: Callable[[Event], Any] | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return (self.emit_text_deltas and self.emit_tool_deltas
+                and not self.include_raw_chunks and self.on_event is None)
+
+
+DEFAULT_FILTERS = StreamFilters()
+
+
+def new_request_id() -> str:
+    """22 URL-safe base64 characters from 16 random bytes (the original's format)."""
+    return secrets.token_urlsafe(16)
+
+
+# -- step 1: build -------------------------------------------------------------------
+
+
+def _check_opts(opts: Mapping[str, Any]) -> None:
+    unknown = sorted(k for k in opts if k not in CALL_OPTS)
+    if unknown:
+        raise ValidationError(
+            "invalid_params",
+            f"unknown option(s) {', '.join(unknown)}; model calls accept "
+            f"{', '.join(sorted(MODEL_CALL_OPTS | TRANSPORT_PARAMS))} and the neutral "
+            f"params {', '.join(sorted(NEUTRAL_PARAMS))}",
+            errors=[(k, "unknown_option") for k in unknown],
+        )
+
+
+def _check_messages(messages: Sequence[Any]) -> None:
+    if not messages:
+        raise ValidationError("invalid_thread", "no messages to send",
+                              errors=[("messages", "empty")])
+    bad = [(f"messages.{i}", "not_a_message") for i, m in enumerate(messages)
+           if not isinstance(m, Message)]
+    if bad:
+        raise ValidationError("invalid_thread", errors=bad)
+
+
+def _check_tools(tools: Sequence[Any]) -> None:
+    bad = [(f"tools.{i}", "not_a_tool") for i, t in enumerate(tools) if not isinstance(t, Tool)]
+    if bad:
+        raise ValidationError("invalid_request", errors=bad)
+
+
+def _engine_adapter(engine: Any) -> Any:
+    from .engine import Engine
+
+    if not isinstance(engine, Engine):
+        raise EngineError(
+            "invalid_engine",
+            f"expected an allm.Engine, got {type(engine).__name__} "
+            "(build one with allm.engine('provider:model'))",
+        )
+    if engine.adapter is None:
+        raise EngineError(
+            "missing_adapter",
+            "engine.adapter is None; build the engine with allm.engine('provider:model') "
+            "or Engine(adapter=...)",
+        )
+    return engine.adapter
+
+
+def build_request(
+    engine: Engine, messages: MessagesArg, **opts: Any
+) -> tuple[Request, Call, StreamFilters]:
+    """Resolve one model call (raises `ValidationError` / `EngineError` on bad input).
+
+    `messages` may be a `Request` (its own fields win over the options; empty ones
+    are filled from them and the engine), a `Thread`, messages, or a string.
+    ``stream`` (default False) is the wire mode.
+    """
+    _check_opts(opts)
+    _engine_adapter(engine)
+    get = opts.get
+    call_params: dict[str, Any] = dict(get("params") or {})
+    for name in NEUTRAL_PARAMS.intersection(opts):
+        call_params[name] = opts[name]
+    params = engine.resolve_params(call_params)
+    stream = bool(get("stream", False))
+
+    if isinstance(messages, Request):
+        req = messages
+        _check_messages(req.messages)
+        model = req.model or get("model") or engine.model
+        request = replace(
+            req,
+            model=model,
+            tools=req.tools or engine.resolve_tools(get("tools")),
+            tool_choice=req.tool_choice if req.tool_choice is not None else get("tool_choice"),
+            response_format=(req.response_format if req.response_format is not None
+                             else get("response_format")),
+            params={**params, **req.params},
+            stream=stream,
+            options=req.options or dict(get("options") or {}),
+            metadata=req.metadata or dict(get("metadata") or {}),
+        )
+    else:
+        thread = coerce_messages(messages)
+        _check_messages(thread.messages)
+        model = get("model") or engine.model
+        request = Request(
+            messages=thread.messages,
+            model=model,
+            tools=engine.resolve_tools(get("tools")),
+            tool_choice=get("tool_choice"),
+            response_format=get("response_format"),
+            params=params,
+            stream=stream,
+            options=dict(get("options") or {}),
+            metadata=dict(get("metadata") or {}),
+        )
+    _check_tools(request.tools)
+
+    retry = resolve_retry(opts["retry"]) if "retry" in opts else engine.retry_policy
+    read_timeout = get("read_timeout")
+    if read_timeout is None:
+        read_timeout = get("stream_timeout")
+    call = Call(
+        model=request.model,
+        params=request.params,
+        api_key=get("api_key") or None,
+        stream=stream,
+        retry=retry,
+        timeout=get("timeout"),
+        connect_timeout=get("connect_timeout"),
+        read_timeout=read_timeout,
+        adapter_opts={**engine.adapter_opts, **dict(get("adapter_opts") or {})},
+        request_id=get("request_id") or new_request_id(),
+        on_retry=get("on_retry"),
+    )
+    filters = StreamFilters(
+        emit_text_deltas=bool(get("emit_text_deltas", True)),
+        emit_tool_deltas=bool(get("emit_tool_deltas", True)),
+        include_raw_chunks=bool(get("include_raw_chunks", False)),
+        on_event=get("on_event"),
+    )
+    return request, call, filters
+
+
+# -- step 2: the event iterator -------------------------------------------------------
+
+
+def _keep(event: Any, f: StreamFilters) -> bool:
+    cls = type(event)
+    if cls is TextDelta:
+        return f.emit_text_deltas
+    if cls is ToolCallDelta:
+        return f.emit_tool_deltas
+    if cls is RawChunk:
+        return f.include_raw_chunks or event.usage is not None
+    return True
+
+
+def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
+    try:
+        if f.is_default:
+            for event in it:
+                if type(event) is RawChunk and event.usage is None:
+                    continue
+                yield event
+        else:
+            on_event = f.on_event
+            for event in it:
+                if on_event is not None:
+                    on_event(event)
+                if _keep(event, f):
+                    yield event
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+async def _apump(it: AsyncIterator[Event], f: StreamFilters) -> AsyncIterator[Event]:
+    try:
+        on_event = f.on_event
+        default = f.is_default
+        async for event in it:
+            if default:
+                if type(event) is RawChunk and event.usage is None:
+                    continue
+                yield event
+                continue
+            if on_event is not None:
+                on_event(event)
+            if _keep(event, f):
+                yield event
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def model_events(
+    engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS
+) -> Iterator[Event]:
+    """The adapter's pre-flight now (raising at the call site), then a lazy filtered
+    iterator of its events. Closing the iterator closes the adapter's."""
+    adapter = _engine_adapter(engine)
+    return _pump(adapter.stream(request, call), filters)
+
+
+def amodel_events(
+    engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS
+) -> AsyncIterator[Event]:
+    """The async twin of `model_events` (pre-flight is synchronous, at the call site)."""
+    adapter = _engine_adapter(engine)
+    return _apump(adapter.astream(request, call), filters)
+
+
+# -- step 3: the fold ------------------------------------------------------------------
+
+
+def error_with_partial(error: AllmError, partial: Response) -> AllmError:
+    """A copy of `error` with ``partial`` set (the event's error object is not mutated)."""
+    copy = type(error).from_fields({**error.to_fields(), "partial": partial}
+                                   if "partial" in type(error).extra_fields
+                                   else error.to_fields())
+    copy.partial = partial  # type: ignore[attr-defined]
+    return copy
+
+
+def finish_response(
+    collector: StreamCollector, request: Request, call: Call, *, raise_error: bool = True
+) -> Response:
+    """The folded response with `request_id` / `model` filled in; raises the stream's
+    error (carrying the partial response) when `raise_error`."""
+    response = collector.to_response()
+    if response.request_id is None or response.model is None:
+        response = replace(
+            response,
+            request_id=response.request_id or call.request_id,
+            model=response.model or request.model,
+        )
+    if raise_error and collector.error is not None:
+        raise error_with_partial(collector.error, response)
+    return response
+
+
+def generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Response:
+    """One model call, folded into a `Response`.
+
+    Pre-flight errors (bad options, no adapter, missing key, invalid request) raise
+    before anything is sent; a failure mid-stream raises the `AdapterError` /
+    `StreamError` with ``.partial`` holding what was received.
+    """
+    request, call, filters = build_request(engine, messages, **opts)
+    events = model_events(engine, request, call, filters)
+    collector = StreamCollector()
+    apply = collector.apply
+    try:
+        for event in events:
+            apply(event)
+    finally:
+        events.close()  # type: ignore[attr-defined]
+    return finish_response(collector, request, call)
+
+
+async def agenerate(engine: Engine, messages: MessagesArg, **opts: Any) -> Response:
+    """The async twin of `generate`."""
+    request, call, filters = build_request(engine, messages, **opts)
+    events = amodel_events(engine, request, call, filters)
+    collector = StreamCollector()
+    apply = collector.apply
+    try:
+        async for event in events:
+            apply(event)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    return finish_response(collector, request, call)
+
+
+def stream_generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Iterator[Event]:
+    """One model call as a lazy iterator of events (wire mode streaming unless
+    ``stream=False``). Pre-flight errors raise here, not on first iteration; a
+    mid-stream failure is an `ErrorEvent`. Close it to stop early."""
+    opts.setdefault("stream", True)
+    request, call, filters = build_request(engine, messages, **opts)
+    return model_events(engine, request, call, filters)
+
+
+def astream_generate(
+    engine: Engine, messages: MessagesArg, **opts: Any
+) -> AsyncIterator[Event]:
+    """The async twin of `stream_generate` (an async generator; pre-flight errors
+    raise at the call, before the first ``async for``)."""
+    opts.setdefault("stream", True)
+    request, call, filters = build_request(engine, messages, **opts)
+    return amodel_events(engine, request, call, filters)
+
+
+# -- small helpers -----------------------------------------------------------------------
+
+
+def json_schema(name: str, schema: Any, strict: bool = True) -> dict[str, Any]:
+    """A ``response_format`` asking for JSON matching `schema` (a JSON Schema dict, or
+    a pydantic model class, converted with its ``model_json_schema()``)."""
+    if not isinstance(schema, Mapping):
+        to_schema = getattr(schema, "model_json_schema", None)
+        if to_schema is None:
+            raise ValidationError("invalid_request",
+                                  "json_schema needs a JSON Schema dict or a pydantic model",
+                                  errors=[("response_format.schema", "invalid_type")])
+        schema = to_schema()
+    return {"type": "json_schema", "name": name, "schema": dict(schema), "strict": strict}
+
+
+def unwrap(result: Response | StepResult | ChatResult) -> str:
+    """The text of a successful answer, or raise.
+
+    Accepts a `Response` (or a step / chat result: their final response).
+    ``finish_reason="error"`` re-raises the stream's error (with ``partial``); any
+    other finish than ``"stop"`` raises `ValidationError(reason="invalid_output")`
+    naming it (``length``, ``tool_calls``, ``content_filter``, ...).
+    """
+    response: Response | None
+    if isinstance(result, Response):
+        response = result
+    else:
+        response = getattr(result, "final_response", None) or getattr(result, "response", None)
+    if not isinstance(response, Response):
+        raise ValidationError("invalid_output", "no response to unwrap",
+                              errors=[("response", "missing")])
+    finish = response.finish_reason
+    if finish == "stop":
+        return response.output_text
+    error = response.metadata.get("error")
+    if finish == "error":
+        if isinstance(error, AllmError):
+            raise error_with_partial(error, response)
+        raise AdapterError("unknown", "the response finished with an error",
+                           partial=response)
+    raise ValidationError(
+        "invalid_output",
+        f"the response finished with {finish!r}, not 'stop'"
+        + (": it asks for tool calls (use allm.chat to run them)"
+           if finish == "tool_calls" else ""),
+        errors=[("finish_reason", str(finish))],
+        metadata={"finish_reason": finish},
+    )
