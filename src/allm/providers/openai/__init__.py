@@ -1,0 +1,17 @@
+"""OpenAI provider: Chat Completions and Responses, sans-IO codecs + a thin adapter.
+
+- `OpenAI` (adapter.py): routing and configuration over `allm._http.HttpAdapter`.
+- `chat_codec.ChatCodec`, `responses_codec.ResponsesCodec`: the wire formats.
+- `errors`: the one error table.
+
+`OpenAI(base_url=...)` works against any OpenAI-compatible server (Ollama, vLLM,
+LM Studio, OpenRouter, Groq, Together); see `adapter.py`.
+"""
+
+from __future__ import annotations
+
+from .adapter import OpenAI
+from .chat_codec import ChatCodec
+from .responses_codec import ResponsesCodec
+
+__all__ = ["OpenAI", "ChatCodec", "ResponsesCodec"]

@@ -1,0 +1,507 @@
+"""OpenAI Chat Completions codec (sans-IO): `Request` -> HTTP request, bytes -> events.
+
+Owns the `/chat/completions` wire format both ways
+(https://platform.openai.com/docs/api-reference/chat): messages (system/developer,
+multi-part user content with images, assistant tool calls, tool results), tools and
+`tool_choice`, `response_format` JSON schema, neutral params (renamed per model
+family), `stream_options.include_usage`; and the answer as allm events.
+
+One fold for both wire modes: `decode()` turns a non-streaming completion into the
+single chunk a stream would have sent and runs it through the same `_ChatFold` the
+stream decoder uses, so both produce the same event sequence.
+
+Works against any OpenAI-compatible server through `base_url` (Ollama, vLLM, LM
+Studio, OpenRouter, Groq, Together): unknown fields are ignored, missing ones are
+tolerated (tool-call chunks without `index`, `stop` reported with tool calls,
+`reasoning_content` deltas from DeepSeek-style servers kept as reasoning). Must not
+do I/O or import httpx2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...errors import AdapterError, ValidationError
+from ...events import (
+    ErrorEvent,
+    Event,
+    MessageCompleted,
+    MessageStarted,
+    TextCompleted,
+    TextDelta,
+    ToolCallCompleted,
+    ToolCallDelta,
+    ToolCallStarted,
+)
+from ...messages import ImagePart, Message, TextPart, ToolCall
+from .._codec import HttpRequest
+from .._common import parse_arguments
+from ._shared import (
+    build_headers,
+    dumps,
+    image_url,
+    load_json,
+    preflight_images,
+    system_role_for,
+    usage_from_chat,
+    wants_max_completion_tokens,
+)
+from .errors import PROVIDER, error_from_payload, error_from_response
+from .params import merged_params, tool_choice_name
+
+if TYPE_CHECKING:
+    from ...request import Request, Usage
+    from ..base import Call
+
+__all__ = ["ChatCodec", "ChatStreamDecoder", "encode_messages", "encode_body"]
+
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+# ----------------------------------------------------------------------------- encode
+def _content_text(message: Message) -> str:
+    return message.text
+
+
+def _user_content(message: Message) -> str | list[dict[str, Any]]:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    if not any(isinstance(p, ImagePart) for p in content):
+        return "\n".join(p.text for p in content if isinstance(p, TextPart))
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextPart):
+            blocks.append({"type": "text", "text": part.text})
+        else:
+            img: dict[str, Any] = {"url": image_url(part)}
+            if part.detail != "auto":
+                img["detail"] = part.detail
+            blocks.append({"type": "image_url", "image_url": img})
+    return blocks
+
+
+def encode_messages(messages: tuple[Message, ...], model: str | None) -> list[dict[str, Any]]:
+    """allm messages -> Chat Completions `messages`."""
+    out: list[dict[str, Any]] = []
+    system_role = system_role_for(model)
+    for message in messages:
+        role = message.role
+        item: dict[str, Any]
+        if role == "system":
+            item = {"role": system_role, "content": _content_text(message)}
+        elif role == "user":
+            item = {"role": "user", "content": _user_content(message)}
+        elif role == "assistant":
+            text = _content_text(message)
+            item = {"role": "assistant"}
+            if message.tool_calls:
+                item["content"] = text or None
+                item["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments_json},
+                    }
+                    for call in message.tool_calls
+                ]
+            else:
+                item["content"] = text
+        elif role == "tool":
+            item = {
+                "role": "tool",
+                "tool_call_id": message.tool_call_id or "",
+                "content": _content_text(message),
+            }
+        else:  # pragma: no cover - Message validates roles
+            continue
+        if message.name and role in ("system", "user", "assistant"):
+            item["name"] = message.name
+        out.append(item)
+    return out
+
+
+def _tools(request: Request) -> list[dict[str, Any]]:
+    tools: list[dict[str, Any]] = []
+    for tool in request.tools:
+        fn: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+        if tool.description:
+            fn["description"] = tool.description
+        if tool.strict is not None:
+            fn["strict"] = tool.strict
+        tools.append({"type": "function", "function": fn})
+    return tools
+
+
+def _tool_choice(choice: str | dict[str, Any]) -> Any:
+    name = tool_choice_name(choice)
+    if name is None:
+        return choice
+    return {"type": "function", "function": {"name": name}}
+
+
+def _response_format(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    if fmt is None or fmt == "text":
+        return None
+    if isinstance(fmt, str):
+        if fmt == "json_object":
+            return {"type": "json_object"}
+        raise ValidationError(
+            "invalid_request", f"unknown response_format {fmt!r}",
+            errors=[("response_format", "unsupported_value")], provider=PROVIDER,
+        )
+    if fmt.get("type") == "json_schema" and "json_schema" not in fmt:
+        spec: dict[str, Any] = {"name": fmt.get("name") or "response", "schema": fmt.get("schema")}
+        if fmt.get("description"):
+            spec["description"] = fmt["description"]
+        if fmt.get("strict") is not None:
+            spec["strict"] = fmt["strict"]
+        return {"type": "json_schema", "json_schema": spec}
+    return dict(fmt)
+
+
+def encode_body(request: Request, call: Call, *, stream: bool) -> dict[str, Any]:
+    """The JSON body for `/chat/completions` (without transport headers)."""
+    model = call.model or request.model
+    params = merged_params(request, call)
+    body: dict[str, Any] = {"model": model, "messages": encode_messages(request.messages, model)}
+    if request.tools:
+        body["tools"] = _tools(request)
+        if params.get("parallel_tool_calls") is not None:
+            body["parallel_tool_calls"] = bool(params["parallel_tool_calls"])
+    if request.tool_choice is not None:
+        body["tool_choice"] = _tool_choice(request.tool_choice)
+    fmt = _response_format(request.response_format)
+    if fmt is not None:
+        body["response_format"] = fmt
+    for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
+                 "user", "service_tier", "reasoning_effort"):
+        if params.get(name) is not None:
+            body[name] = params[name]
+    if params.get("stop") is not None:
+        stop = params["stop"]
+        body["stop"] = stop if isinstance(stop, str) else list(stop)
+    if params.get("max_tokens") is not None:
+        key = "max_completion_tokens" if wants_max_completion_tokens(model) else "max_tokens"
+        body[key] = int(params["max_tokens"])
+    logprobs = params.get("logprobs")
+    if logprobs is not None and logprobs is not False:
+        body["logprobs"] = True
+        if isinstance(logprobs, int) and not isinstance(logprobs, bool):
+            body["top_logprobs"] = logprobs
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    body.update(request.options)
+    extra = params.get("extra_body")
+    if isinstance(extra, Mapping):
+        body.update(extra)
+    return body
+
+
+# ----------------------------------------------------------------------------- decode
+@dataclass(slots=True)
+class _Call:
+    index: int
+    id: str
+    name: str = ""
+    arguments: str = ""
+    started: bool = False
+    completed: bool = False
+
+
+@dataclass(slots=True)
+class _ChatFold:
+    """State of one Chat Completions answer, fed chunk by chunk (stream) or with the
+    one synthesized chunk of a non-streaming body."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    started: bool = False
+    finished: bool = False
+    id: str | None = None
+    model: str | None = None
+    text: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: dict[int, _Call] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def chunk(self, obj: Any) -> list[Event]:
+        if self.finished:
+            return []
+        if not isinstance(obj, Mapping):
+            return []
+        if obj.get("error") is not None:
+            self.finished = True
+            return [ErrorEvent(error=error_from_payload(obj, headers=self.headers))]
+        out: list[Event] = []
+        if not self.started:
+            self.started = True
+            self.id = obj.get("id") if isinstance(obj.get("id"), str) else None
+            self.model = obj.get("model") if isinstance(obj.get("model"), str) else None
+            out.append(MessageStarted(id=self.id, model=self.model))
+        for key in ("system_fingerprint", "service_tier"):
+            if isinstance(obj.get(key), str):
+                self.metadata[key] = obj[key]
+        usage = usage_from_chat(obj.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        choices = obj.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, Mapping) and choice.get("index", 0) in (0, None):
+                    self._choice(choice, out)
+        return out
+
+    def _choice(self, choice: Mapping[str, Any], out: list[Event]) -> None:
+        delta = choice.get("delta")
+        if isinstance(delta, Mapping):
+            content = delta.get("content")
+            if isinstance(content, list):  # some compatible servers send parts
+                content = "".join(
+                    p.get("text", "") for p in content
+                    if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+                )
+            if isinstance(content, str) and content:
+                self.text.append(content)
+                out.append(TextDelta(delta=content))
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                self.refusal.append(refusal)
+            for key in ("reasoning_content", "reasoning"):
+                value = delta.get(key)
+                if isinstance(value, str) and value:
+                    self.reasoning.append(value)
+                    break
+            annotations = delta.get("annotations")
+            if isinstance(annotations, list) and annotations:
+                self.metadata.setdefault("annotations", []).extend(annotations)
+            tool_calls = delta.get("tool_calls")
+            if isinstance(tool_calls, list):
+                for position, tc in enumerate(tool_calls):
+                    if isinstance(tc, Mapping):
+                        self._tool_delta(position, tc, out)
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            self.finish_reason = reason
+            self._complete_calls(out)
+
+    def _tool_delta(self, position: int, tc: Mapping[str, Any], out: list[Event]) -> None:
+        index = tc.get("index")
+        tc_id = tc.get("id") if isinstance(tc.get("id"), str) and tc.get("id") else None
+        if not isinstance(index, int):
+            index = position
+            existing = self.calls.get(index)
+            if existing is not None and tc_id is not None and tc_id != existing.id:
+                index = max(self.calls) + 1
+        fn = tc.get("function")
+        fn = fn if isinstance(fn, Mapping) else {}
+        entry = self.calls.get(index)
+        if entry is None:
+            entry = _Call(index=index, id=tc_id or f"call_{index}")
+            self.calls[index] = entry
+        name = fn.get("name")
+        if isinstance(name, str) and name and not entry.name:
+            entry.name = name
+        args = fn.get("arguments")
+        if isinstance(args, (dict, list)):  # a few servers send parsed arguments
+            args = json.dumps(args, ensure_ascii=False)
+        if not entry.started and entry.name:
+            entry.started = True
+            out.append(ToolCallStarted(id=entry.id, name=entry.name))
+            if entry.arguments:  # fragments that arrived before the name
+                out.append(ToolCallDelta(id=entry.id, arguments_delta=entry.arguments))
+        if isinstance(args, str) and args:
+            entry.arguments += args
+            if entry.started:
+                out.append(ToolCallDelta(id=entry.id, arguments_delta=args))
+
+    def _complete_calls(self, out: list[Event]) -> None:
+        for entry in sorted(self.calls.values(), key=lambda c: c.index):
+            if entry.completed:
+                continue
+            if not entry.started:
+                entry.started = True
+                out.append(ToolCallStarted(id=entry.id, name=entry.name))
+                if entry.arguments:
+                    out.append(ToolCallDelta(id=entry.id, arguments_delta=entry.arguments))
+            entry.completed = True
+            arguments, ok = parse_arguments(entry.arguments)
+            out.append(ToolCallCompleted(
+                id=entry.id, name=entry.name, arguments=arguments,
+                raw_arguments=entry.arguments,
+                metadata={} if ok else {"invalid_arguments": True},
+            ))
+
+    def finish(self) -> list[Event]:
+        """The answer is over (`[DONE]`, or the end of a non-streaming body)."""
+        if self.finished:
+            return []
+        self.finished = True
+        out: list[Event] = []
+        if not self.started:
+            self.started = True
+            out.append(MessageStarted(id=None, model=None))
+        self._complete_calls(out)
+        text = "".join(self.text)
+        if text:
+            out.append(TextCompleted(text=text))
+        raw = self.finish_reason
+        reason = _FINISH.get(raw, "other") if raw is not None else None
+        metadata = dict(self.metadata)
+        message_meta: dict[str, Any] = {}
+        if self.refusal:
+            refusal = "".join(self.refusal)
+            metadata["refusal"] = refusal
+            message_meta["refusal"] = refusal
+            if reason in ("stop", None):
+                reason = "refusal"
+        if self.calls and reason in ("stop", None):
+            reason = "tool_calls"  # compatible servers often say "stop" here
+        if self.reasoning:
+            message_meta["reasoning"] = "".join(self.reasoning)
+        calls = tuple(
+            ToolCall(id=c.id, name=c.name, arguments=parse_arguments(c.arguments)[0],
+                     raw_arguments=c.arguments)
+            for c in sorted(self.calls.values(), key=lambda c: c.index)
+        )
+        message = Message(role="assistant", content=text, tool_calls=calls, metadata=message_meta)
+        out.append(MessageCompleted(
+            message=message, finish_reason=reason, raw_finish_reason=raw, usage=self.usage,
+            id=self.id, model=self.model, metadata=metadata,
+        ))
+        return out
+
+    def truncated(self) -> list[Event]:
+        """The body ended without `[DONE]` or a finish reason."""
+        if self.finished:
+            return []
+        if self.finish_reason is not None:
+            return self.finish()  # lenient: some compatible servers omit [DONE]
+        self.finished = True
+        return [ErrorEvent(error=AdapterError(
+            "network_error", "the OpenAI stream ended before the answer was complete",
+            provider=PROVIDER,
+        ))]
+
+
+def _as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A non-streaming `chat.completion` as the one chunk a stream would have sent."""
+    choices = []
+    for choice in body.get("choices") or []:
+        if not isinstance(choice, Mapping):
+            continue
+        message = choice.get("message")
+        message = message if isinstance(message, Mapping) else {}
+        delta = dict(message)
+        calls = message.get("tool_calls")
+        if isinstance(calls, list):
+            delta["tool_calls"] = [
+                {**tc, "index": i} for i, tc in enumerate(calls) if isinstance(tc, Mapping)
+            ]
+        legacy = message.get("function_call")
+        if isinstance(legacy, Mapping) and not calls:
+            delta["tool_calls"] = [{"index": 0, "id": "call_0", "function": legacy}]
+        choices.append({"index": choice.get("index", 0), "delta": delta,
+                        "finish_reason": choice.get("finish_reason")})
+    return {**body, "choices": choices}
+
+
+class ChatStreamDecoder:
+    """Incremental decoder for one `/chat/completions` SSE body."""
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        from ..._http.sse import SSEDecoder
+
+        self._sse = SSEDecoder()
+        self._fold = _ChatFold(headers=dict(headers or {}))
+
+    def feed(self, data: bytes) -> list[Event]:
+        return self._events(self._sse.feed(data))
+
+    def close(self) -> list[Event]:
+        out = self._events(self._sse.close())
+        out.extend(self._fold.truncated())
+        return out
+
+    def _events(self, sse_events: list[Any]) -> list[Event]:
+        out: list[Event] = []
+        for sse in sse_events:
+            data = sse.data
+            if not data:
+                continue
+            if data.strip() == "[DONE]":
+                out.extend(self._fold.finish())
+                continue
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                if not self._fold.finished:
+                    self._fold.finished = True
+                    out.append(ErrorEvent(error=AdapterError(
+                        "malformed_response", "OpenAI sent a stream chunk that is not JSON",
+                        provider=PROVIDER, cause=data[:200],
+                    )))
+                continue
+            out.extend(self._fold.chunk(obj))
+        return out
+
+
+class ChatCodec:
+    """The Codec for `POST {base_url}/chat/completions`."""
+
+    provider = PROVIDER
+    path = "/chat/completions"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        organization: str | None = None,
+        project: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.organization = organization
+        self.project = project
+        self.default_headers = dict(default_headers or {})
+
+    def build(self, request: Request, call: Call, *, api_key: str, stream: bool) -> HttpRequest:
+        preflight_images(request.messages)
+        body = encode_body(request, call, stream=stream)
+        params = merged_params(request, call)
+        extra_headers = params.get("extra_headers")
+        headers = build_headers(
+            api_key=api_key, organization=self.organization, project=self.project,
+            stream=stream, default_headers=self.default_headers,
+            extra_headers=extra_headers if isinstance(extra_headers, Mapping) else None,
+        )
+        return HttpRequest(method="POST", url=self.base_url + self.path, headers=headers,
+                           content=dumps(body))
+
+    def decode(self, status: int, headers: Mapping[str, str], body: bytes) -> list[Event]:
+        obj = load_json(body, "chat completion")
+        fold = _ChatFold(headers=dict(headers))
+        if not isinstance(obj, Mapping):
+            raise AdapterError("malformed_response", "OpenAI returned a non-object body",
+                               provider=PROVIDER)
+        events = fold.chunk(_as_chunk(obj))
+        events.extend(fold.finish())
+        return events
+
+    def stream_decoder(self, headers: Mapping[str, str]) -> ChatStreamDecoder:
+        return ChatStreamDecoder(headers)
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> AdapterError:
+        return error_from_response(status, headers, body)
