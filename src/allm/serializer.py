@@ -538,6 +538,10 @@ class _Codec:
             self.encode, self.decode = _dataclass_codec(self.cls, self.tag)
 
 
+class _NoDefault:
+    """The default "type" of a required field: no value has it, so none is skipped."""
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module else {}
@@ -552,27 +556,33 @@ def _type_hints(cls: type) -> dict[str, Any]:
 
 def _dataclass_codec(cls: type, tag: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     hints = _type_hints(cls)
-    fields: list[tuple[str, frozenset[type], Callable[[Any], Any]]] = []
+    fields: list[tuple[str, frozenset[type], Callable[[Any], Any], type, Any]] = []
     dec_fields: dict[str, tuple[frozenset[type], Callable[[Any], Any]]] = {}
     required: list[str] = []
-    skipped: set[str] = set()
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
         kind = _kind_for(hints.get(f.name, Any))
         if kind is _SKIP:
-            skipped.add(f.name)
             continue
-        fields.append((f.name, kind.enc_direct, kind.enc))
         dec_fields[f.name] = (kind.dec_direct, kind.dec)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
             required.append(f.name)
+            fields.append((f.name, kind.enc_direct, kind.enc, _NoDefault, None))
+            continue
+        fields.append((f.name, kind.enc_direct, kind.enc, type(default), default))
     enc_fields = tuple(fields)
 
     def encode(v: Any) -> Any:
         data: dict[str, Any] = {}
-        for name, direct, enc in enc_fields:
+        for name, direct, enc, dtype, default in enc_fields:
             x = getattr(v, name)
+            if type(x) is dtype and x == default:
+                continue  # a field at its default is left out; loading restores it
             if type(x) in direct:
                 data[name] = x
             else:
