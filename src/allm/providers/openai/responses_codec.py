@@ -422,6 +422,9 @@ class _ResponsesFold:
         for call in self.calls.values():
             self._complete_call(call, out)
         items = [self.done_items[i] for i in sorted(self.done_items)]
+        if isinstance(output, list) and output:
+            # Replay what the final object says (OpenAI re-encrypts reasoning there).
+            items = [dict(item) for item in output if isinstance(item, Mapping)]
         text = "".join("".join(self.texts[i]) for i in self.text_order)
         if text:
             out.append(TextCompleted(text=text))
@@ -442,10 +445,10 @@ class _ResponsesFold:
             "response_id": self.id or response.get("id"),
             "items": [_replay_item(item, self.texts) for item in items],
         }}
-        summary = "\n\n".join("".join(parts) for parts in self.summaries.values() if parts)
-        if not summary:
-            summary = "\n\n".join(_summary_text(item) for item in items
-                                  if item.get("type") == "reasoning" and _summary_text(item))
+        summary = "\n\n".join(text for item in items
+                               if item.get("type") == "reasoning" and (text := _summary_text(item)))
+        if not summary:  # a stream that never sent the finished items
+            summary = "\n\n".join("".join(parts) for parts in self.summaries.values() if parts)
         if summary:
             message_meta["reasoning"] = summary
         if self.refusals:
