@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -282,3 +284,19 @@ def _check_kwargs(cls: Any, kwargs: Mapping[str, Any], provider: str) -> None:
             f"unknown options {unknown} for a {provider!r} engine; accepted: {accepted}",
             provider=provider,
         )
+
+
+class _CallableModule(types.ModuleType):
+    """`allm.engine` is both this module and the `make_engine` shortcut.
+
+    Importing the submodule ``allm.engine`` (``from allm.engine import Engine``) makes
+    Python bind the *module* to the package attribute ``allm.engine``, shadowing the
+    lazily exported function of the same name. Making the module callable keeps
+    ``allm.engine("openai:gpt-4.1-mini")`` working whatever was imported first.
+    """
+
+    def __call__(self, spec: str | None = None, **kw: Any) -> Engine:
+        return make_engine(spec, **kw)
+
+
+sys.modules[__name__].__class__ = _CallableModule
