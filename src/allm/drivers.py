@@ -1,0 +1,293 @@
+"""The two thin shells that run the loop generator (`allm.loopgen`): sync and async.
+
+Owns only I/O: opening the adapter's event stream, pulling its events, running a
+step's tool calls concurrently under the per-call timeout, and cleanup when the
+consumer stops early (the adapter stream is closed, tool work is abandoned). Every
+decision lives in the generator.
+
+- Sync: tools run in a `ThreadPoolExecutor` (each job in a copy of the caller's
+  contextvars); a call that exceeds its timeout is abandoned (Python threads
+  cannot be killed) and reported as ``ToolError("timeout")``. Results reach the
+  generator in completion order, as they finish.
+- Async: tools run in an anyio task group, each under `anyio.move_on_after`; async
+  handlers are cancelled on timeout, sync ones run in worker threads and are
+  abandoned. The whole batch runs inside the task group and its results are then
+  fed in completion order: an async generator must not yield to its consumer from
+  inside a task group (the cancel scope would cross the yield).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import time
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any
+
+from .errors import ToolError
+from .events import Event
+from .loopgen import NEXT_EVENT, NEXT_TOOL, Emit, Job, OpenModel, RunTools
+
+__all__ = ["SyncRun", "AsyncRun"]
+
+
+def _timeout_error(job: Job, timeout: float | None) -> ToolError:
+    return ToolError("timeout", f"tool {job.tool.name!r} timed out after {timeout:g} s",
+                     tool_name=job.tool.name, tool_call_id=job.call.id)
+
+
+class SyncRun:
+    """Runs a loop generator synchronously. `start()` performs everything up to the
+    first model call eagerly (so pre-flight errors raise at the call site);
+    `events()` is the lazy rest. The generator's return value ends up in `result`."""
+
+    def __init__(self, engine: Any, flow: Generator[Any, Any, Any]) -> None:
+        self.engine = engine
+        self.flow = flow
+        self.result: Any = None
+        self._events: Iterator[Event] | None = None
+        self._pool: cf.ThreadPoolExecutor | None = None
+        self._pending: dict[cf.Future[Any], Job] = {}
+        self._started: dict[int, float] = {}
+        self._done: list[tuple[int, Any, BaseException | None]] = []
+        self._timeout: float | None = None
+        self._first: Any = None
+
+    def start(self) -> SyncRun:
+        from .facade import model_events
+
+        try:
+            cmd = next(self.flow)
+            while isinstance(cmd, Emit):  # nothing is emitted before the first call today
+                cmd = self.flow.send(None)
+            if isinstance(cmd, OpenModel):
+                self._events = model_events(self.engine, cmd.request, cmd.call, cmd.filters)
+            else:  # pragma: no cover - the flow always opens the model first
+                self._first = cmd
+        except StopIteration as stop:
+            self.result = stop.value
+            self.flow.close()
+        except BaseException:
+            self.flow.close()
+            raise
+        return self
+
+    def events(self) -> Iterator[Event]:
+        from .facade import model_events
+
+        flow = self.flow
+        send: Any = None
+        exc: BaseException | None = None
+        try:
+            while True:
+                try:
+                    cmd = flow.throw(exc) if exc is not None else flow.send(send)
+                except StopIteration as stop:
+                    self.result = stop.value
+                    return
+                send, exc = None, None
+                if cmd is NEXT_EVENT:
+                    try:
+                        assert self._events is not None
+                        send = next(self._events)
+                    except StopIteration:
+                        self._close_events()
+                    except Exception as e:
+                        self._close_events()
+                        exc = e
+                elif type(cmd) is Emit:
+                    yield cmd.event
+                elif cmd is NEXT_TOOL:
+                    send = self._next_done()
+                elif type(cmd) is OpenModel:
+                    self._close_events()
+                    try:
+                        self._events = model_events(self.engine, cmd.request, cmd.call,
+                                                    cmd.filters)
+                    except Exception as e:
+                        exc = e
+                elif type(cmd) is RunTools:
+                    self._run_tools(cmd)
+                else:  # pragma: no cover
+                    raise RuntimeError(f"unknown loop command {cmd!r}")
+        finally:
+            self._close_events()
+            self._shutdown_pool()
+            flow.close()
+
+    # -- tools ------------------------------------------------------------------------
+
+    def _run_tools(self, cmd: RunTools) -> None:
+        self._shutdown_pool()
+        self._timeout = cmd.timeout
+        self._done = []
+        self._started = {}
+        workers = max(1, min(len(cmd.jobs), cmd.max_concurrency))
+        self._pool = pool = cf.ThreadPoolExecutor(max_workers=workers,
+                                                  thread_name_prefix="allm-tool")
+        executor = cmd.executor
+        started = self._started
+
+        def run(job: Job) -> tuple[Any, float]:
+            started[job.index] = time.monotonic()
+            value = executor.execute(job.tool, job.call.arguments, job.context)
+            return value, time.monotonic()
+
+        for job in cmd.jobs:
+            ctx = contextvars.copy_context()
+            self._pending[pool.submit(ctx.run, run, job)] = job
+
+    def _next_done(self) -> tuple[int, Any, BaseException | None]:
+        while not self._done:
+            if not self._pending:  # pragma: no cover - the flow asks once per job
+                raise RuntimeError("no tool call is running")
+            timeout = self._timeout
+            wait_for: float | None = None
+            now = time.monotonic()
+            if timeout is not None:
+                deadlines = [self._started[j.index] + timeout
+                             for j in self._pending.values() if j.index in self._started]
+                wait_for = max(0.0, min(deadlines) - now) if deadlines else timeout
+            done, _ = cf.wait(list(self._pending), timeout=wait_for,
+                              return_when=cf.FIRST_COMPLETED)
+            finished: list[tuple[float, tuple[int, Any, BaseException | None]]] = []
+            for fut in done:
+                job = self._pending.pop(fut)
+                try:
+                    value, at = fut.result()
+                    finished.append((at, (job.index, value, None)))
+                except BaseException as e:
+                    finished.append((time.monotonic(), (job.index, None, e)))
+            now = time.monotonic()
+            if timeout is not None:
+                for fut, job in list(self._pending.items()):
+                    began = self._started.get(job.index)
+                    if began is not None and now - began >= timeout:
+                        del self._pending[fut]
+                        fut.cancel()  # abandoned: a running thread cannot be stopped
+                        finished.append((began + timeout,
+                                         (job.index, None, _timeout_error(job, timeout))))
+            finished.sort(key=lambda item: item[0])
+            self._done.extend(item for _, item in finished)
+        return self._done.pop(0)
+
+    def _shutdown_pool(self) -> None:
+        pool = self._pool
+        if pool is not None:
+            self._pool = None
+            self._pending.clear()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _close_events(self) -> None:
+        events = self._events
+        if events is not None:
+            self._events = None
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+
+class AsyncRun:
+    """The async twin of `SyncRun` (same commands, anyio for concurrency)."""
+
+    def __init__(self, engine: Any, flow: Generator[Any, Any, Any]) -> None:
+        self.engine = engine
+        self.flow = flow
+        self.result: Any = None
+        self._events: AsyncIterator[Event] | None = None
+        self._done: list[tuple[int, Any, BaseException | None]] = []
+
+    def start(self) -> AsyncRun:
+        """Eager part, synchronous: the adapter's pre-flight raises here."""
+        from .facade import amodel_events
+
+        try:
+            cmd = next(self.flow)
+            while isinstance(cmd, Emit):
+                cmd = self.flow.send(None)
+            if isinstance(cmd, OpenModel):
+                self._events = amodel_events(self.engine, cmd.request, cmd.call,
+                                             cmd.filters)
+        except StopIteration as stop:
+            self.result = stop.value
+            self.flow.close()
+        except BaseException:
+            self.flow.close()
+            raise
+        return self
+
+    async def events(self) -> AsyncIterator[Event]:
+        from .facade import amodel_events
+
+        flow = self.flow
+        send: Any = None
+        exc: BaseException | None = None
+        try:
+            while True:
+                try:
+                    cmd = flow.throw(exc) if exc is not None else flow.send(send)
+                except StopIteration as stop:
+                    self.result = stop.value
+                    return
+                send, exc = None, None
+                if cmd is NEXT_EVENT:
+                    try:
+                        assert self._events is not None
+                        send = await self._events.__anext__()
+                    except StopAsyncIteration:
+                        await self._close_events()
+                    except Exception as e:
+                        await self._close_events()
+                        exc = e
+                elif type(cmd) is Emit:
+                    yield cmd.event
+                elif cmd is NEXT_TOOL:
+                    send = self._done.pop(0)
+                elif type(cmd) is OpenModel:
+                    await self._close_events()
+                    try:
+                        self._events = amodel_events(self.engine, cmd.request, cmd.call,
+                                                     cmd.filters)
+                    except Exception as e:
+                        exc = e
+                elif type(cmd) is RunTools:
+                    await self._run_tools(cmd)
+                else:  # pragma: no cover
+                    raise RuntimeError(f"unknown loop command {cmd!r}")
+        finally:
+            await self._close_events()
+            flow.close()
+
+    async def _run_tools(self, cmd: RunTools) -> None:
+        import anyio
+
+        done: list[tuple[int, Any, BaseException | None]] = []
+        limiter = anyio.Semaphore(max(1, cmd.max_concurrency))
+        executor = cmd.executor
+        timeout = cmd.timeout
+
+        async def run(job: Job) -> None:
+            async with limiter:
+                try:
+                    with anyio.move_on_after(timeout) as scope:
+                        value = await executor.aexecute(job.tool, job.call.arguments,
+                                                        job.context)
+                        done.append((job.index, value, None))
+                        return
+                    if scope.cancelled_caught:
+                        done.append((job.index, None, _timeout_error(job, timeout)))
+                except Exception as e:
+                    done.append((job.index, None, e))
+
+        async with anyio.create_task_group() as tg:
+            for job in cmd.jobs:
+                tg.start_soon(run, job)
+        self._done = done
+
+    async def _close_events(self) -> None:
+        events = self._events
+        if events is not None:
+            self._events = None
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
