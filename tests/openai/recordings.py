@@ -301,26 +301,39 @@ def responses_messages(body: dict[str, Any]) -> list[Message]:
         return [*out, Message(role="user", content=items)]
     text: list[str] = []
     calls: list[ToolCall] = []
+    replay: list[dict[str, Any]] = []  # the codec's replay format (responses_codec)
     open_assistant = False
 
     def flush() -> None:
-        nonlocal open_assistant, text, calls
+        nonlocal open_assistant, text, calls, replay
         if open_assistant:
-            out.append(Message(role="assistant", content="".join(text), tool_calls=tuple(calls)))
-        open_assistant, text, calls = False, [], []
+            meta = {"openai": {"items": replay}} if replay else {}
+            out.append(Message(role="assistant", content="".join(text), tool_calls=tuple(calls),
+                               metadata=meta))
+        open_assistant, text, calls, replay = False, [], [], []
 
     for item in items or []:
         kind = item.get("type")
         role = item.get("role")
         if role == "assistant":
+            if kind != "message" and any(text):
+                flush()  # two plain assistant messages in a row stay two messages
             open_assistant = True
-            text.append(_text_of(item.get("content")))
+            piece = _text_of(item.get("content"))
+            text.append(piece)
+            if kind == "message" and item.get("id"):
+                ref = {k: v for k, v in item.items() if k not in ("content", "status", "role")}
+                replay.append({**ref, "text": piece})
         elif kind in _ASSISTANT_ITEMS:
             open_assistant = True
             if kind == "function_call":
                 calls.append(ToolCall(id=item["call_id"], name=item["name"],
                                       arguments=json.loads(item["arguments"] or "{}"),
                                       raw_arguments=item["arguments"]))
+                replay.append({"type": "function_call", "id": item.get("id"),
+                               "call_id": item["call_id"]})
+            else:
+                replay.append(dict(item))
         elif kind == "function_call_output":
             flush()
             output = item["output"]
@@ -345,7 +358,7 @@ def recorded_tools(it: Interaction) -> tuple[Tool, ...]:
     tools = []
     for t in it.request.get("tools") or []:
         if t.get("type") != "function":
-            raise Unsupported(f"{t.get('type')} tool")
+            continue  # built-in tools (web_search, ...) are not allm Tools
         fn = t.get("function", t)
         tools.append(Tool(name=fn["name"], description=fn.get("description") or "",
                           parameters=fn.get("parameters") or {}, strict=fn.get("strict")))
@@ -364,8 +377,8 @@ def normalize_chat(body: dict[str, Any]) -> list[tuple[Any, ...]]:
             out.append(("assistant", _norm_text(m.get("content")), calls))
         elif role == "tool":
             out.append(("tool", m["tool_call_id"], _norm_text(m.get("content"))))
-        else:
-            out.append((role, _norm_text(m.get("content"))))
+        else:  # developer is the newer name of system (o-series, gpt-5)
+            out.append(("system" if role == "developer" else role, _norm_text(m.get("content"))))
     return out
 
 
@@ -392,8 +405,8 @@ def _norm_text(content: Any) -> Any:
 
 def normalize_responses(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
-    if body.get("instructions"):
-        out.append(("instructions", body["instructions"]))
+    if body.get("instructions"):  # instructions == a leading system message
+        out.append(("system", body["instructions"]))
     items = body.get("input")
     if isinstance(items, str):
         return [*out, ("user", items)]
@@ -405,6 +418,7 @@ def normalize_responses(body: dict[str, Any]) -> list[tuple[Any, ...]]:
             if text:
                 out.append(("assistant", text))
         elif role is not None:
+            role = "system" if role == "developer" else role
             out.append((role, _norm_text(item.get("content"))))
         elif kind == "function_call":
             out.append(("function_call", item["call_id"], item["name"],
@@ -412,7 +426,9 @@ def normalize_responses(body: dict[str, Any]) -> list[tuple[Any, ...]]:
         elif kind == "function_call_output":
             out.append(("function_call_output", item["call_id"], item["output"]))
         elif kind == "reasoning":
-            out.append(("reasoning", item.get("id"), item.get("encrypted_content")))
+            # OpenAI re-encrypts reasoning between output_item.done and
+            # response.completed; both are valid, so only presence is compared.
+            out.append(("reasoning", item.get("id"), bool(item.get("encrypted_content"))))
         else:
             out.append((kind, item.get("id")))
     return out

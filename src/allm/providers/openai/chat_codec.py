@@ -36,7 +36,7 @@ from ...events import (
     ToolCallDelta,
     ToolCallStarted,
 )
-from ...messages import ImagePart, Message, TextPart, ToolCall
+from ...messages import Message, TextPart, ToolCall
 from .._codec import HttpRequest
 from .._common import parse_arguments
 from ._shared import (
@@ -76,8 +76,8 @@ def _user_content(message: Message) -> str | list[dict[str, Any]]:
     content = message.content
     if isinstance(content, str):
         return content
-    if not any(isinstance(p, ImagePart) for p in content):
-        return "\n".join(p.text for p in content if isinstance(p, TextPart))
+    if len(content) == 1 and isinstance(content[0], TextPart):
+        return content[0].text
     blocks: list[dict[str, Any]] = []
     for part in content:
         if isinstance(part, TextPart):
