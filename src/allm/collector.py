@@ -294,9 +294,10 @@ class StreamCollector:
             meta.update(halted_reason=halt[1], halt_tool_call_id=halt[2], halt_result=halt[3])
         return meta
 
-    def to_response(self) -> Response:
+    def to_response(self, *, request_id: str | None = None, model: str | None = None) -> Response:
         """The `Response` folded so far (never raises). `message` is the assistant
-        message (text, tool calls, the adapter's message metadata)."""
+        message (text, tool calls, the adapter's message metadata). `request_id` and
+        `model` fill the response's when the events did not set them."""
         text = "".join(self._text)
         if len(self._text) > 1:
             self._text = [text]  # later calls need not join again
@@ -312,7 +313,8 @@ class StreamCollector:
         metadata = {**metadata, "error": self.error} if self.error is not None else dict(metadata)
         return Response(
             id=self.id,
-            model=self.model,
+            request_id=request_id,
+            model=self.model if self.model is not None else model,
             message=message,
             output_text=text,
             tool_calls=calls,

@@ -10,6 +10,7 @@ Must not know about the facade or the loop.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -267,16 +268,25 @@ def make_engine(spec: str | None = None, **kw: Any) -> Engine:
     return Engine(adapter=adapter, **engine_kw)
 
 
-def _check_kwargs(cls: Any, kwargs: Mapping[str, Any], provider: str) -> None:
-    if not kwargs:
-        return
+@functools.lru_cache(maxsize=32)
+def _accepted_kwargs(cls: Any) -> frozenset[str] | None:
+    """The keyword names `cls(...)` accepts, or None when it takes ``**kwargs``."""
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(params)
+
+
+def _check_kwargs(cls: Any, kwargs: Mapping[str, Any], provider: str) -> None:
+    if not kwargs:
         return
-    unknown = sorted(set(kwargs) - set(params))
+    params = _accepted_kwargs(cls)
+    if params is None:
+        return
+    unknown = sorted(set(kwargs) - params)
     if unknown:
         accepted = sorted(set(params) | _ENGINE_FIELDS)
         raise EngineError(

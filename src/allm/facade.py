@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .collector import StreamCollector
+from .engine import Engine
 from .errors import AdapterError, AllmError, EngineError, ValidationError
 from .events import Event, RawChunk, TextDelta, ToolCallDelta
 from .messages import Message, Thread, coerce_messages
@@ -40,7 +41,6 @@ from .retry import resolve_retry
 from .tool import Tool
 
 if TYPE_CHECKING:
-    from .engine import Engine
     from .results import ChatResult, StepResult
 
 __all__ = [
@@ -131,9 +131,7 @@ def _check_tools(tools: Sequence[Any]) -> None:
 
 
 def _engine_adapter(engine: Any) -> Any:
-    from .engine import Engine
-
-    if not isinstance(engine, Engine):
+    if type(engine) is not Engine and not isinstance(engine, Engine):
         raise EngineError(
             "invalid_engine",
             f"expected an allm.Engine, got {type(engine).__name__} "
@@ -228,17 +226,6 @@ def build_request(
 # -- step 2: the event iterator -------------------------------------------------------
 
 
-def _keep(event: Any, f: StreamFilters) -> bool:
-    cls = type(event)
-    if cls is TextDelta:
-        return f.emit_text_deltas
-    if cls is ToolCallDelta:
-        return f.emit_tool_deltas
-    if cls is RawChunk:
-        return f.include_raw_chunks or event.usage is not None
-    return True
-
-
 def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
     try:
         if f.is_default:
@@ -248,11 +235,22 @@ def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
                 yield event
         else:
             on_event = f.on_event
+            drop_text = not f.emit_text_deltas
+            drop_tool = not f.emit_tool_deltas
+            keep_raw = f.include_raw_chunks
             for event in it:
                 if on_event is not None:
                     on_event(event)
-                if _keep(event, f):
-                    yield event
+                cls = type(event)
+                if cls is TextDelta:
+                    if drop_text:
+                        continue
+                elif cls is ToolCallDelta:
+                    if drop_tool:
+                        continue
+                elif cls is RawChunk and not keep_raw and event.usage is None:  # type: ignore[union-attr]
+                    continue
+                yield event
     finally:
         close = getattr(it, "close", None)
         if close is not None:
@@ -262,17 +260,22 @@ def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
 async def _apump(it: AsyncIterator[Event], f: StreamFilters) -> AsyncIterator[Event]:
     try:
         on_event = f.on_event
-        default = f.is_default
+        drop_text = not f.emit_text_deltas
+        drop_tool = not f.emit_tool_deltas
+        keep_raw = f.include_raw_chunks
         async for event in it:
-            if default:
-                if type(event) is RawChunk and event.usage is None:
-                    continue
-                yield event
-                continue
             if on_event is not None:
                 on_event(event)
-            if _keep(event, f):
-                yield event
+            cls = type(event)
+            if cls is TextDelta:
+                if drop_text:
+                    continue
+            elif cls is ToolCallDelta:
+                if drop_tool:
+                    continue
+            elif cls is RawChunk and not keep_raw and event.usage is None:  # type: ignore[union-attr]
+                continue
+            yield event
     finally:
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
@@ -313,13 +316,7 @@ def finish_response(
 ) -> Response:
     """The folded response with `request_id` / `model` filled in; raises the stream's
     error (carrying the partial response) when `raise_error`."""
-    response = collector.to_response()
-    if response.request_id is None or response.model is None:
-        response = replace(
-            response,
-            request_id=response.request_id or call.request_id,
-            model=response.model or request.model,
-        )
+    response = collector.to_response(request_id=call.request_id, model=request.model)
     if raise_error and collector.error is not None:
         raise error_with_partial(collector.error, response)
     return response
