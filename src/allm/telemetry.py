@@ -605,35 +605,30 @@ def span_for_stream(name: str, source: Iterable[T], **attrs: Any) -> Iterator[T]
     sp = Span(name, attrs)
     it = iter(source)
     sp.start()
+    # Each resumption runs in a private copy of the caller's context with the span
+    # active (one C call per item instead of three set/reset pairs); whatever the
+    # source changes in its context stays there.
+    ctx = contextvars.copy_context()
+    ctx.run(sp.activate)
+    run = ctx.run
+    done: Any = object()
     try:
         while True:
-            sp.activate()
-            try:
-                item = next(it)
-            except StopIteration:
+            item = run(next, it, done)
+            if item is done:
                 break
-            finally:
-                sp.deactivate()
             sp.observe(item)
             yield item
     except GeneratorExit:
-        _close(sp, it)
+        close = getattr(it, "close", None)
+        if close is not None:
+            run(close)
         sp.finish()
         raise
     except BaseException as exc:
         sp.fail(exc)
         raise
     sp.finish()
-
-
-def _close(sp: Span, it: Any) -> None:
-    close = getattr(it, "close", None)
-    if close is not None:
-        sp.activate()
-        try:
-            close()
-        finally:
-            sp.deactivate()
 
 
 async def aspan_for_stream(name: str, source: AsyncIterator[T] | Any, **attrs: Any) -> AsyncIterator[T]:
