@@ -72,6 +72,9 @@ _BUILTIN_TAGS = frozenset({"tuple", "bytes", "dict", "exception"})
 _LAZY_MODULES: dict[str, str] = {
     "Session": "allm.session",
     "StreamReducer": "allm.session",
+    "ToolFailure": "allm.tools._results",
+    "AskUser": "allm.tools._results",
+    "Halt": "allm.tools._results",
 }
 
 _NoneType = type(None)
