@@ -1,0 +1,88 @@
+"""Property tests: `loads(dumps(x)) == x` for every Layer A type, event and error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import allm
+from allm import serializer
+from allm.errors import ERROR_TYPES
+from allm.events import EVENT_TYPES
+
+from .strategies import ERROR_STRATEGIES, EVENT_STRATEGIES, LAYER_A_STRATEGIES, any_value
+
+_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=_HEALTH)
+# Composite values (results holding threads holding messages) are slow to generate;
+# fewer examples of them still cover every nested type many times over.
+FEW = settings(max_examples=25, deadline=None, suppress_health_check=_HEALTH)
+_COMPOSITE = {"ChatResult", "StepResult", "Request", "chat_completed", "step_completed",
+              "message_completed", "error", "AdapterError", "StreamError"}
+
+
+def _roundtrip(value: Any) -> None:
+    text = allm.dumps(value)
+    loaded = allm.loads(text)
+    assert type(loaded) is type(value)
+    assert loaded == value
+    # The dict form and the pretty form hold the same value.
+    assert serializer.from_jsonable(serializer.to_jsonable(value)) == value
+    assert serializer.from_jsonable(json.loads(text)) == value
+    assert allm.loads(allm.dumps(value, indent=2)) == value
+    assert allm.loads(text.encode()) == value
+    # Dumping what was loaded gives the same text (a stable format).
+    assert allm.dumps(loaded) == text
+
+
+def test_every_event_and_error_type_has_a_strategy() -> None:
+    assert set(EVENT_STRATEGIES) == set(EVENT_TYPES)
+    assert set(ERROR_STRATEGIES) == {*ERROR_TYPES, "AllmError"}
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_A_STRATEGIES))
+def test_layer_a_roundtrip(name: str) -> None:
+    @(FEW if name in _COMPOSITE else SETTINGS)
+    @given(LAYER_A_STRATEGIES[name])
+    def check(value: Any) -> None:
+        _roundtrip(value)
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_STRATEGIES))
+def test_event_roundtrip(name: str) -> None:
+    @(FEW if name in _COMPOSITE else SETTINGS)
+    @given(EVENT_STRATEGIES[name])
+    def check(value: Any) -> None:
+        _roundtrip(value)
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(ERROR_STRATEGIES))
+def test_error_roundtrip(name: str) -> None:
+    @(FEW if name in _COMPOSITE else SETTINGS)
+    @given(ERROR_STRATEGIES[name])
+    def check(value: Any) -> None:
+        _roundtrip(value)
+
+    check()
+
+
+@SETTINGS
+@given(any_value)
+def test_untyped_values_roundtrip(value: Any) -> None:
+    assert allm.loads(allm.dumps(value)) == value
+    loaded = allm.loads(allm.dumps({"v": value}))["v"]
+    assert type(loaded) is type(value)
+
+
+@FEW
+@given(st.lists(st.one_of(list(EVENT_STRATEGIES.values())), max_size=3))
+def test_a_list_of_events_roundtrips(events: list[Any]) -> None:
+    assert allm.loads(allm.dumps(events)) == events
