@@ -130,7 +130,10 @@ def _tool_result_block(msg: Message, n: int) -> dict[str, Any]:
     if not msg.tool_call_id:
         raise _invalid("invalid_message", f"messages.{n}.tool_call_id", "missing",
                        f"tool message at messages.{n} has no tool_call_id")
-    plain = isinstance(msg.content, str) or not msg.images
+    # Images and verbatim blocks (e.g. ``tool_reference``) need the block form.
+    plain = isinstance(msg.content, str) or not any(
+        isinstance(p, ImagePart) or _raw_block(p) is not None for p in msg.content
+    )
     content: Any = msg.text if plain else _user_blocks(msg, n)
     return {"type": "tool_result", "tool_use_id": msg.tool_call_id, "content": content,
             "is_error": bool(msg.is_error)}
