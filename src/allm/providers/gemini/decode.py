@@ -20,7 +20,9 @@ stream is a sequence of them (one per SSE ``data:`` line, CRLF-delimited), so
   such as `executableCode` / `toolCall` verbatim) so the encoder can send the turn
   back exactly as it came (Gemini 3 validates signatures by position). Streamed text
   chunks of one kind merge into one part; a chunk carrying a signature starts a new
-  part, so the signature stays on the text it was attached to. A function call's
+  part, so the signature stays on the text it was attached to, except an empty chunk
+  that only carries the signature of the run before it (how streams end a signed
+  run): its signature goes onto that run, as in the non-streamed response. A function call's
   signature is also on its `ToolCall.metadata["gemini"]["thoughtSignature"]`.
 - `finishReason`: STOP -> stop (tool_calls when the message has function calls),
   MAX_TOKENS -> length, the safety family -> content_filter, the malformed-call family
@@ -210,6 +212,11 @@ class ResponseState:
             last = self.parts[-1] if self.parts else None
             if last is not None and last["type"] == kind and sig is None:
                 last["chars"] += len(text)
+            elif (last is not None and last["type"] == kind and not text
+                  and "thoughtSignature" not in last):
+                # A stream may end a run with an empty part holding only the signature;
+                # it belongs to that run (the non-streamed response has it there).
+                last["thoughtSignature"] = sig
             else:
                 entry: dict[str, Any] = {"type": kind, "chars": len(text)}
                 if sig is not None:
