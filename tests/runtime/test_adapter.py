@@ -328,3 +328,18 @@ async def test_async_context_manager_keeps_user_client_open() -> None:
         await collect_async(a, call())
     assert not client.is_closed
     await client.aclose()
+
+
+def test_retry_reaches_real_telemetry_hooks() -> None:
+    from allm import telemetry
+
+    got: list[tuple[str, dict[str, Any]]] = []
+    handle = telemetry.attach(lambda name, data: got.append((name, data)), "adapter.retry")
+    try:
+        handler, _ = script(httpx2.Response(429), ok_stream())
+        list(sync_adapter(handler).stream(REQ, call(request_id="rid-1")))
+    finally:
+        telemetry.detach(handle)
+    assert [(n, d["attempt"], d["request_id"], d["reason"]) for n, d in got] == [
+        ("adapter.retry", 1, "rid-1", "rate_limited")
+    ]

@@ -210,17 +210,18 @@ class CallRun:
             return None  # waiting would overrun the overall timeout
         if self.on_retry is not None:
             self.on_retry(self.attempt, delay, error)
-        _emit_retry(
-            {
-                "provider": self.provider,
-                "model": self.model,
-                "request_id": self.call_request_id,
-                "attempt": self.attempt,
-                "delay": delay,
-                "reason": error.reason,
-                "status": error.status,
-            }
-        )
+        data: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "attempt": self.attempt,
+            "delay": delay,
+            "reason": error.reason,
+            "status": error.status,
+            "error": error,
+        }
+        if self.call_request_id is not None:  # else telemetry fills in the current one
+            data["request_id"] = self.call_request_id
+        _emit_retry(data)
         return delay
 
     def map_exception(self, exc: BaseException) -> AdapterError:
