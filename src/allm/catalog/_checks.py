@@ -24,7 +24,6 @@ and it knows nothing about capabilities; see the package docstring.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +38,15 @@ if TYPE_CHECKING:
 __all__ = ["preflight", "preflight_image", "populate_costs", "image_costs", "configure",
            "compute_costs"]
 
-_log = logging.getLogger("allm.catalog")
 _PRICE_SOURCES = ("bundled", "genai-prices", "auto")
 _price_source = "bundled"
 _genai_prices: Any = None  # module, False (unavailable), or None (not looked up yet)
+
+
+def _logger() -> Any:
+    import logging
+
+    return logging.getLogger("allm.catalog")
 
 
 def configure(*, price_source: str | None = None) -> None:
@@ -56,7 +60,7 @@ def configure(*, price_source: str | None = None) -> None:
 
 
 def _raw(provider: str | None, model: str | None) -> Mapping[str, Any] | None:
-    if not provider or not model:
+    if not provider or not model or not _store.may_know(provider):
         return None
     return _store.entry(provider, model)
 
@@ -189,7 +193,7 @@ def _genai_prices_costs(usage: Usage, provider: str, model: str) -> tuple[float 
         try:
             import genai_prices  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
-            _log.info("genai-prices is not installed; using the bundled catalog prices")
+            _logger().info("genai-prices is not installed; using the bundled catalog prices")
             _genai_prices = False
         else:
             _genai_prices = genai_prices
@@ -210,7 +214,7 @@ def _genai_prices_costs(usage: Usage, provider: str, model: str) -> tuple[float 
     except LookupError:
         return None, None
     except Exception:  # a price library must never break a model call
-        _log.warning("genai-prices failed for %s:%s", provider, model, exc_info=True)
+        _logger().warning("genai-prices failed for %s:%s", provider, model, exc_info=True)
         return None, None
     return float(calc.input_price), float(calc.output_price)
 

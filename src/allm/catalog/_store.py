@@ -30,8 +30,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
@@ -48,6 +46,7 @@ __all__ = [
     "models",
     "catalog_version",
     "split_ref",
+    "may_know",
 ]
 
 DATA_FILE = "models.json"
@@ -78,6 +77,8 @@ _user_sources: list[dict[str, Any]] = []
 
 
 def _read_bundled() -> dict[str, Any]:
+    from importlib import resources  # lazily: ~8 ms of imports, only on first use
+
     text = resources.files(__package__).joinpath(DATA_FILE).read_text(encoding="utf-8")
     doc: dict[str, Any] = json.loads(text)
     return doc
@@ -160,6 +161,8 @@ def _rebuild_aliases(data: dict[str, dict[str, dict[str, Any]]]) -> None:
 
 
 def _read_user(path: str | os.PathLike[str]) -> dict[str, Any]:
+    from pathlib import Path
+
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -253,6 +256,21 @@ def resolve(provider: str, model: str) -> str | None:
     with _lock:
         _resolved[key] = found
     return found
+
+
+BUNDLED_PROVIDERS = frozenset({"openai", "anthropic", "gemini"})
+
+
+def may_know(provider: str | None) -> bool:
+    """False when the catalog certainly has no model of `provider` (checked without
+    reading the data file, so a Fake-only program never loads the catalog)."""
+    if not provider:
+        return False
+    provider = _provider(provider)
+    data = _data
+    if data is not None:
+        return provider in data
+    return provider in BUNDLED_PROVIDERS or bool(_user_sources) or ENV_VAR in os.environ
 
 
 def entry(provider: str, model: str) -> dict[str, Any] | None:
