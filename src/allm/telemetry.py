@@ -57,6 +57,7 @@ __all__ = [
     "detach",
     "emit",
     "handlers",
+    "active",
     "configure",
     "current_request_id",
     "new_request_id",
@@ -169,6 +170,12 @@ def detach(handle_or_handler: Handle | Handler) -> bool:
 
 def handlers() -> tuple[Handle, ...]:
     return _handlers
+
+
+def active() -> bool:
+    """True when a span would record something: a hook is attached or an
+    OpenTelemetry tracer is live. Call sites may skip spans entirely when False."""
+    return bool(_handlers) or _tracer() is not None
 
 
 def emit(name: str, data: dict[str, Any]) -> None:
