@@ -16,6 +16,12 @@ Owns the call pipeline shared by every entry point (the loop reuses it):
    second code path). A mid-stream `ErrorEvent` makes it raise a copy of that error
    whose `partial` is the response folded so far.
 
+Around that: the model catalog's capability pre-flight (``preflight=False`` skips
+it) runs in `build_request`, `finish_response` fills costs from the catalog's
+prices, and when telemetry is on (a hook attached or an OpenTelemetry tracer live)
+`generate` runs in a ``generate`` span and streams in a ``stream`` span; when it is
+off no span is built at all. Nested calls inherit the outer call's request id.
+
 Differences from the original, on purpose: the engine's tools are sent with
 `generate` (the engine is the configuration; `tools=` per call merges by name);
 call-level ``adapter_opts`` win over the engine's; ``generate`` uses the provider's
@@ -30,6 +36,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from . import telemetry
 from .collector import StreamCollector
 from .engine import Engine
 from .errors import AdapterError, AllmError, EngineError, ValidationError
@@ -68,6 +75,7 @@ MODEL_CALL_OPTS: frozenset[str] = frozenset(
         "model", "tools", "tool_choice", "response_format", "api_key", "request_id",
         "retry", "stream", "adapter_opts", "emit_text_deltas", "emit_tool_deltas",
         "include_raw_chunks", "on_event", "on_retry", "params", "options", "metadata",
+        "preflight",
     }
 )
 """Keyword options of one model call besides the neutral and transport params."""
@@ -146,6 +154,17 @@ def _engine_adapter(engine: Any) -> Any:
     return engine.adapter
 
 
+def _catalog_preflight(engine: Engine, request: Request) -> None:
+    """The model catalog's capability check (tools, native JSON schema, vision), for
+    models it knows; unknown models are never blocked. ``preflight=False`` skips it."""
+    provider = engine.provider
+    if provider is None or provider == "fake" or not request.model:
+        return
+    from . import catalog
+
+    catalog.preflight(provider, request.model, request)
+
+
 def build_request(
     engine: Engine, messages: MessagesArg, **opts: Any
 ) -> tuple[Request, Call, StreamFilters]:
@@ -197,6 +216,9 @@ def build_request(
         )
     _check_tools(request.tools)
 
+    if get("preflight", True):
+        _catalog_preflight(engine, request)
+
     retry = resolve_retry(opts["retry"]) if "retry" in opts else engine.retry_policy
     read_timeout = get("read_timeout")
     if read_timeout is None:
@@ -211,7 +233,7 @@ def build_request(
         connect_timeout=get("connect_timeout"),
         read_timeout=read_timeout,
         adapter_opts={**engine.adapter_opts, **dict(get("adapter_opts") or {})},
-        request_id=get("request_id") or new_request_id(),
+        request_id=get("request_id") or telemetry.current_request_id() or new_request_id(),
         on_retry=get("on_retry"),
     )
     filters = StreamFilters(
@@ -282,13 +304,32 @@ async def _apump(it: AsyncIterator[Event], f: StreamFilters) -> AsyncIterator[Ev
             await aclose()
 
 
+def _telemetry_on() -> bool:
+    """True when a hook is attached or an OpenTelemetry tracer is live. When off,
+    spans are skipped entirely: they would record nothing, and wrapping a stream
+    costs about a microsecond per event."""
+    active = getattr(telemetry, "active", None)
+    if active is not None:
+        return bool(active())
+    return bool(telemetry.handlers()) or telemetry._tracer() is not None
+
+
+def _span_attrs(engine: Engine, request: Request, call: Call) -> dict[str, Any]:
+    return {"provider": engine.provider, "model": request.model,
+            "request_id": call.request_id, "params": request.params}
+
+
 def model_events(
     engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS
 ) -> Iterator[Event]:
     """The adapter's pre-flight now (raising at the call site), then a lazy filtered
-    iterator of its events. Closing the iterator closes the adapter's."""
+    iterator of its events. Closing the iterator closes the adapter's. With telemetry
+    on, the adapter's events run inside a ``stream`` span."""
     adapter = _engine_adapter(engine)
-    return _pump(adapter.stream(request, call), filters)
+    it: Iterator[Event] = adapter.stream(request, call)
+    if _telemetry_on():
+        it = telemetry.span_for_stream("stream", it, **_span_attrs(engine, request, call))
+    return _pump(it, filters)
 
 
 def amodel_events(
@@ -296,7 +337,10 @@ def amodel_events(
 ) -> AsyncIterator[Event]:
     """The async twin of `model_events` (pre-flight is synchronous, at the call site)."""
     adapter = _engine_adapter(engine)
-    return _apump(adapter.astream(request, call), filters)
+    it: AsyncIterator[Event] = adapter.astream(request, call)
+    if _telemetry_on():
+        it = telemetry.aspan_for_stream("stream", it, **_span_attrs(engine, request, call))
+    return _apump(it, filters)
 
 
 # -- step 3: the fold ------------------------------------------------------------------
@@ -312,11 +356,26 @@ def error_with_partial(error: AllmError, partial: Response) -> AllmError:
 
 
 def finish_response(
-    collector: StreamCollector, request: Request, call: Call, *, raise_error: bool = True
+    collector: StreamCollector,
+    request: Request,
+    call: Call,
+    *,
+    raise_error: bool = True,
+    provider: str | None = None,
 ) -> Response:
-    """The folded response with `request_id` / `model` filled in; raises the stream's
-    error (carrying the partial response) when `raise_error`."""
+    """The folded response with `request_id` / `model` filled in and, given the
+    `provider`, the usage's costs from the model catalog (when it knows the model's
+    prices); raises the stream's error (carrying the partial response) when
+    `raise_error`."""
     response = collector.to_response(request_id=call.request_id, model=request.model)
+    if provider is not None and provider != "fake" and response.model:
+        usage = response.usage
+        if usage.input_tokens is not None or usage.output_tokens is not None:
+            from . import catalog
+
+            priced = catalog.populate_costs(usage, provider, response.model)
+            if priced is not usage:
+                response = replace(response, usage=priced)
     if raise_error and collector.error is not None:
         raise error_with_partial(collector.error, response)
     return response
@@ -330,7 +389,26 @@ def generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Response:
     `StreamError` with ``.partial`` holding what was received.
     """
     request, call, filters = build_request(engine, messages, **opts)
-    events = model_events(engine, request, call, filters)
+    if _telemetry_on():
+        span = telemetry.Span("generate", _span_attrs(engine, request, call))
+        span.start()
+        span.activate()
+        try:
+            response = _generate(engine, request, call, filters)
+        except BaseException as exc:
+            span.deactivate()
+            span.fail(exc)
+            raise
+        span.deactivate()
+        span.set_response(response)
+        span.finish()
+        return response
+    return _generate(engine, request, call, filters)
+
+
+def _generate(engine: Engine, request: Request, call: Call, filters: StreamFilters) -> Response:
+    adapter = _engine_adapter(engine)
+    events = _pump(adapter.stream(request, call), filters)
     collector = StreamCollector()
     apply = collector.apply
     try:
@@ -338,13 +416,34 @@ def generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Response:
             apply(event)
     finally:
         events.close()  # type: ignore[attr-defined]
-    return finish_response(collector, request, call)
+    return finish_response(collector, request, call, provider=engine.provider)
 
 
 async def agenerate(engine: Engine, messages: MessagesArg, **opts: Any) -> Response:
     """The async twin of `generate`."""
     request, call, filters = build_request(engine, messages, **opts)
-    events = amodel_events(engine, request, call, filters)
+    if _telemetry_on():
+        span = telemetry.Span("generate", _span_attrs(engine, request, call))
+        span.start()
+        span.activate()
+        try:
+            response = await _agenerate(engine, request, call, filters)
+        except BaseException as exc:
+            span.deactivate()
+            span.fail(exc)
+            raise
+        span.deactivate()
+        span.set_response(response)
+        span.finish()
+        return response
+    return await _agenerate(engine, request, call, filters)
+
+
+async def _agenerate(
+    engine: Engine, request: Request, call: Call, filters: StreamFilters
+) -> Response:
+    adapter = _engine_adapter(engine)
+    events = _apump(adapter.astream(request, call), filters)
     collector = StreamCollector()
     apply = collector.apply
     try:
@@ -352,7 +451,7 @@ async def agenerate(engine: Engine, messages: MessagesArg, **opts: Any) -> Respo
             apply(event)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
-    return finish_response(collector, request, call)
+    return finish_response(collector, request, call, provider=engine.provider)
 
 
 def stream_generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Iterator[Event]:
