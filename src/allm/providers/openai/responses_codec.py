@@ -284,6 +284,7 @@ class _ResponsesFold:
     summaries: dict[str, list[str]] = field(default_factory=dict)
     calls: dict[str, _FnCall] = field(default_factory=dict)  # item id -> call
     done_items: dict[int, dict[str, Any]] = field(default_factory=dict)
+    added_items: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def _start(self, response: Any, out: list[Event]) -> None:
         if self.started:
@@ -313,7 +314,11 @@ class _ResponsesFold:
             return [ErrorEvent(error=error_from_payload(payload, headers=self.headers))]
         self._start(None, out)
         if kind == "response.output_item.added":
-            self._item_added(data.get("item"), out)
+            item, index = data.get("item"), data.get("output_index")
+            if isinstance(item, Mapping):
+                self.added_items[index if isinstance(index, int) else -1 - len(
+                    self.added_items)] = dict(item)
+            self._item_added(item, out)
         elif kind == "response.output_text.delta":
             self._text(str(data.get("item_id") or ""), data.get("delta"), out)
         elif kind == "response.output_text.done":
@@ -421,7 +426,10 @@ class _ResponsesFold:
                     self._item_done({"item": item, "output_index": i}, out)
         for call in self.calls.values():
             self._complete_call(call, out)
-        items = [self.done_items[i] for i in sorted(self.done_items)]
+        # Items the stream announced but never finished still count (their text and
+        # arguments came as deltas).
+        merged = {**self.added_items, **self.done_items}
+        items = [merged[i] for i in sorted(merged)]
         if isinstance(output, list) and output:
             # Replay what the final object says (OpenAI re-encrypts reasoning there).
             items = [dict(item) for item in output if isinstance(item, Mapping)]
