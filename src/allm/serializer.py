@@ -770,6 +770,11 @@ _register_builtins()
 # ----------------------------------------------------------------------------------
 
 
+def _invalid(path: str, reason: str, detail: str) -> ValidationError:
+    return ValidationError("invalid_json", f"invalid allm JSON at {path}: {reason} ({detail})",
+                           errors=[(path, reason)])
+
+
 def to_jsonable(value: Any) -> dict[str, Any]:
     """`value` as a JSON-ready dict: ``{"allm": 1, "value": <tagged>}``."""
     try:
@@ -777,36 +782,29 @@ def to_jsonable(value: Any) -> dict[str, Any]:
     except _Fail as fail:
         raise _error(fail, "value") from None
     except RecursionError:
-        raise ValidationError("invalid_json", "value nested too deeply to encode",
-                              errors=[("value", "too_deep")]) from None
+        raise _invalid("value", "too_deep", "nested too deeply to encode") from None
 
 
 def from_jsonable(obj: Any) -> Any:
     """The value a `to_jsonable` dict (or `json.loads` of `dumps` output) holds."""
     if type(obj) is not dict:
-        raise ValidationError("invalid_json", "allm JSON must be an object",
-                              errors=[("$", "invalid_type")])
+        raise _invalid("$", "invalid_type", "the top level must be an object")
     version = obj.get(_VERSION_KEY)
     if version is None or "value" not in obj:
         missing = _VERSION_KEY if version is None else "value"
-        raise ValidationError("invalid_json", f"allm JSON has no {missing!r} key",
-                              errors=[(missing, "missing")])
+        raise _invalid(missing, "missing", f"no {missing!r} key at the top level")
     if type(version) is not int or version != SCHEMA_VERSION:
-        raise ValidationError(
-            "invalid_json",
-            f"unsupported allm JSON version {version!r} (this reader knows {SCHEMA_VERSION})",
-            errors=[(_VERSION_KEY, "unsupported_version")])
+        raise _invalid(_VERSION_KEY, "unsupported_version",
+                       f"version {version!r}; this reader knows {SCHEMA_VERSION}")
     if len(obj) != 2:
         extra = sorted(str(k) for k in obj if k not in (_VERSION_KEY, "value"))
-        raise ValidationError("invalid_json", f"unexpected top-level key {extra[0]!r}",
-                              errors=[(extra[0], "unknown_field")])
+        raise _invalid(extra[0], "unknown_field", "unexpected top-level key")
     try:
         return _dec_any(obj["value"])
     except _Fail as fail:
         raise _error(fail, "value") from None
     except RecursionError:
-        raise ValidationError("invalid_json", "allm JSON nested too deeply",
-                              errors=[("value", "too_deep")]) from None
+        raise _invalid("value", "too_deep", "nested too deeply") from None
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -827,15 +825,12 @@ def _reject_constant(name: str) -> Any:
 def loads(text: str | bytes | bytearray) -> Any:
     """The value `dumps` wrote. Raises `ValidationError(reason="invalid_json")`."""
     if not isinstance(text, (str, bytes, bytearray)):
-        raise ValidationError("invalid_json", "loads() needs str or bytes",
-                              errors=[("$", "invalid_type")])
+        raise _invalid("$", "invalid_type", "loads() needs str or bytes")
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ValidationError(
-            "invalid_json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            errors=[("$", "malformed")]) from None
+        raise _invalid("$", "malformed",
+                       f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, NaN / Infinity, depth
-        raise ValidationError("invalid_json", f"malformed JSON: {type(exc).__name__}",
-                              errors=[("$", "malformed")]) from None
+        raise _invalid("$", "malformed", str(exc)[:200] or type(exc).__name__) from None
     return from_jsonable(obj)
