@@ -248,3 +248,18 @@ def test_adapter_protocol() -> None:
     from allm.providers.base import Adapter
 
     assert isinstance(Fake(), Adapter)
+
+
+def test_provider_name_on_errors_and_ok_message_metadata() -> None:
+    fake = Fake(scripts=[[("error", "timeout")], [("preflight_error", "rate_limited")],
+                         [("ok", {"output_text": "t", "raw_finish_reason": "end_turn",
+                                  "message": allm.assistant("t", metadata={"p": {"sig": 1}})})]],
+                provider="anthropic", record=True)
+    assert events(fake)[1].error.provider == "anthropic"
+    with pytest.raises(AdapterError) as info:
+        fake.stream(REQ, Call())
+    assert info.value.provider == "anthropic"
+    done = events(fake)[-1]
+    assert done.raw_finish_reason == "end_turn"
+    assert done.message.metadata == {"p": {"sig": 1}}
+    assert fake.requests == [REQ, REQ, REQ] and fake.remaining == 0

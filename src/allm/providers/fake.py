@@ -222,11 +222,13 @@ def _usage(value: Usage | Mapping[str, Any]) -> Usage:
     return value if isinstance(value, Usage) else Usage(**dict(value))
 
 
-def _adapter_error(term: Any, opts: Mapping[str, Any] | None = None) -> AllmError:
+def _adapter_error(
+    term: Any, opts: Mapping[str, Any] | None = None, provider: str = "fake"
+) -> AllmError:
     if isinstance(term, AllmError):
         return term
     kw = {k: v for k, v in (opts or {}).items() if k in _ADAPTER_ERROR_OPTS}
-    kw.setdefault("provider", "fake")
+    kw.setdefault("provider", provider)
     if isinstance(term, str) and term in AdapterError.reasons:
         return AdapterError(term, **kw)
     kw.setdefault("message", "scripted error")
@@ -234,9 +236,9 @@ def _adapter_error(term: Any, opts: Mapping[str, Any] | None = None) -> AllmErro
     return AdapterError("unknown", **kw)
 
 
-def _stream_error(reason: str, opts: Mapping[str, Any]) -> AllmError:
+def _stream_error(reason: str, opts: Mapping[str, Any], provider: str = "fake") -> AllmError:
     kw = {k: v for k, v in opts.items() if k in _STREAM_ERROR_OPTS}
-    kw.setdefault("provider", "fake")
+    kw.setdefault("provider", provider)
     return StreamError(reason, **kw)
 
 
@@ -296,6 +298,16 @@ class Fake:
     def scripts(self) -> tuple[tuple[Entry, ...], ...]:
         return self._scripts
 
+    @property
+    def requests(self) -> list[Request]:
+        """The requests received (with ``record=True``), oldest first."""
+        return [request for request, _ in self.calls]
+
+    @property
+    def remaining(self) -> int:
+        """How many scripted calls are left."""
+        return max(len(self._scripts) - self.cursor, 0)
+
     def reset(self) -> None:
         """Rewind the cursor and forget recorded calls."""
         with self._lock:
@@ -325,7 +337,7 @@ class Fake:
             if entries and entries[0][0] == "preflight_error":
                 self.cursor += 1
                 _tag, reason, *rest = entries[0]
-                raise _adapter_error(reason, rest[0] if rest else None)
+                raise _adapter_error(reason, rest[0] if rest else None, self.provider)
             self.cursor += 1
             return index, entries
 
@@ -371,6 +383,8 @@ class Fake:
         metadata: dict[str, Any] = {}
         msg_id: str | None = None
         model: str | None = None
+        raw_finish: str | None = None
+        msg_metadata: dict[str, Any] = {}
 
         for entry in entries:
             tag = entry[0]
@@ -409,12 +423,12 @@ class Fake:
                 yield _Sleep(float(entry[1]))
             elif tag in ("error", "error_event"):
                 errored = True
-                yield ErrorEvent(error=_adapter_error(entry[1], entry[2] if len(entry) > 2
-                                                      else None))
+                opts = entry[2] if len(entry) > 2 else None
+                yield ErrorEvent(error=_adapter_error(entry[1], opts, self.provider))
             elif tag == "stream_error":
                 errored = True
-                yield ErrorEvent(error=_stream_error(entry[1], entry[2] if len(entry) > 2
-                                                     else {}))
+                opts = entry[2] if len(entry) > 2 else {}
+                yield ErrorEvent(error=_stream_error(entry[1], opts, self.provider))
             elif tag == "ok":
                 spec = entry[1]
                 msg_id, model = spec.get("id"), spec.get("model")
@@ -432,6 +446,10 @@ class Fake:
                 if spec.get("usage") is not None:
                     usage = _usage(spec["usage"])
                 metadata = dict(spec.get("metadata") or {})
+                message = spec.get("message")
+                if isinstance(message, Message):
+                    msg_metadata = dict(message.metadata)
+                raw_finish = spec.get("raw_finish_reason")
                 finish = spec.get("finish_reason") or "stop"
                 finished = True
                 break
@@ -459,8 +477,10 @@ class Fake:
         if self._usage is not None:
             usage = self._usage
         yield MessageCompleted(
-            message=Message(role="assistant", content=full_text, tool_calls=tuple(completed)),
+            message=Message(role="assistant", content=full_text, tool_calls=tuple(completed),
+                            metadata=msg_metadata),
             finish_reason=finish,
+            raw_finish_reason=raw_finish,
             usage=usage,
             id=msg_id,
             model=model,
