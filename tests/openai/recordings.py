@@ -127,8 +127,11 @@ def expected_chat(it: Interaction) -> Expected:
         calls = [(tc["id"], tc["function"]["name"], json.loads(tc["function"]["arguments"] or "{}"))
                  for tc in msg.get("tool_calls") or []]
         return _chat_expected(msg, choice.get("finish_reason"), body.get("usage"), calls)
-    text, refusal, finish, usage = [], [], None, None
-    calls: dict[int, list[Any]] = {}
+    text: list[str] = []
+    refusal: list[str] = []
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    pending: dict[int, list[Any]] = {}
     for _event, data in naive_sse(it.body):
         if data.strip() == "[DONE]":
             break
@@ -142,20 +145,21 @@ def expected_chat(it: Interaction) -> Expected:
             if delta.get("refusal"):
                 refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:
-                entry = calls.setdefault(tc["index"], [None, "", ""])
+                entry = pending.setdefault(tc["index"], [None, "", ""])
                 entry[0] = entry[0] or tc.get("id")
                 fn = tc.get("function") or {}
                 entry[1] = entry[1] or fn.get("name") or ""
                 entry[2] += fn.get("arguments") or ""
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
-    ordered = [(c[0], c[1], json.loads(c[2] or "{}")) for _, c in sorted(calls.items())]
+    ordered = [(c[0], c[1], json.loads(c[2] or "{}")) for _, c in sorted(pending.items())]
     return _chat_expected({"content": "".join(text), "refusal": "".join(refusal)}, finish,
                           usage, ordered)
 
 
 def _response_expected(resp: dict[str, Any]) -> Expected:
-    text, calls = [], []
+    text: list[str] = []
+    calls: list[tuple[str, str, Any]] = []
     for item in resp.get("output") or []:
         if item.get("type") == "message":
             text.extend(p.get("text", "") for p in item.get("content") or []
@@ -169,7 +173,7 @@ def _response_expected(resp: dict[str, Any]) -> Expected:
         finish = "tool_calls" if calls else "stop"
     elif status == "incomplete":
         finish = {"max_output_tokens": "length", "content_filter": "content_filter"}.get(
-            reason, "other")
+            str(reason), "other")
     elif status in ("queued", "in_progress"):
         finish = None
     elif status == "failed":

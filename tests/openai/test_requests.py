@@ -51,8 +51,9 @@ SYSTEM_AS_USER = {
 def encode(it: Interaction, messages: list[Message]) -> dict[str, Any]:
     request = Request(messages=tuple(messages), tools=recorded_tools(it))
     call = Call(model=it.request.get("model"), stream=bool(it.request.get("stream")))
-    module = chat_codec if it.api == "chat" else responses_codec
-    return module.encode_body(request, call, stream=call.stream)
+    if it.api == "chat":
+        return chat_codec.encode_body(request, call, stream=call.stream)
+    return responses_codec.encode_body(request, call, stream=call.stream)
 
 
 def norm_tools(api: str, body: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -170,15 +170,16 @@ def test_invalid_tool_arguments(codec: str) -> None:
 
 
 def test_chat_refusal_and_content_filter() -> None:
-    body = {"id": "c", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": None,
-                        "refusal": "I can't help with that."}}]}
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": None,
+                                          "refusal": "I can't help with that."}}
+    body = {"id": "c", "model": "m", "choices": [choice]}
     resp = fold(CHAT.decode(200, {}, json.dumps(body).encode()))
     assert resp.finish_reason == "refusal" and resp.raw_finish_reason == "stop"
     assert resp.metadata["refusal"] == "I can't help with that."
     assert resp.output_text == ""
-    body["choices"][0].update(finish_reason="content_filter",
-                              message={"role": "assistant", "content": "partial"})
+    choice.update(finish_reason="content_filter",
+                  message={"role": "assistant", "content": "partial"})
     resp = fold(CHAT.decode(200, {}, json.dumps(body).encode()))
     assert resp.finish_reason == "content_filter" and resp.output_text == "partial"
 
