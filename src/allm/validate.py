@@ -333,7 +333,7 @@ def image_request(r: Any) -> None:
     if not _valid_size(getattr(r, "size", None)):
         errors.append(("size", "invalid_shape"))
     images = getattr(r, "input_images", ())
-    count = 0
+    count: int | None = None  # unknown when not a list: the count rules then stay quiet
     if not isinstance(images, (tuple, list)):
         errors.append(("input_images", "not_a_list"))
     else:
@@ -348,16 +348,16 @@ def image_request(r: Any) -> None:
     if operation == "generate":
         if not has_prompt:
             errors.append(("prompt", "required_for_operation"))
-        if count:
+        if count:  # None (not a list) is already reported
             errors.append(("input_images", "must_be_empty"))
     elif operation == "edit":
         if not has_prompt:
             errors.append(("prompt", "required_for_operation"))
-        if not 1 <= count <= MAX_EDIT_IMAGES:
+        if count is not None and not 1 <= count <= MAX_EDIT_IMAGES:
             errors.append(("input_images", "invalid_count"))
     elif operation == "variation":
         if prompt not in (None, ""):
             errors.append(("prompt", "not_allowed_for_operation"))
-        if count != 1:
+        if count is not None and count != 1:
             errors.append(("input_images", "invalid_count"))
     _raise("invalid_image_request", errors)
