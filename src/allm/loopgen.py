@@ -183,8 +183,7 @@ def step_flow(
     from .facade import StreamFilters, build_request, finish_response
 
     opts = dict(cfg.model_opts)
-    if response_format is not None:
-        opts["response_format"] = response_format
+    opts["response_format"] = response_format  # None: pass 1 of structured finalize
     if tool_choice is not None:
         opts["tool_choice"] = tool_choice
     try:
@@ -214,7 +213,8 @@ def step_flow(
             on_event(event)
         if _keep(cfg, event):
             yield Emit(event)
-    response = finish_response(collector, request, call, raise_error=False)
+    response = finish_response(collector, request, call, raise_error=False,
+                               provider=getattr(cfg.engine, "provider", None))
 
     if response.finish_reason == "error" or collector.error is not None:
         error = collector.error or response.metadata.get("error")

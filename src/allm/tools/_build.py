@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -170,16 +171,24 @@ def tool(
     The decorator returns the `Tool` (its handler still calls the function).
     """
     opts: dict[str, Any] = dict(name=name, description=description, manual=manual,
-                                strict=strict, metadata=dict(metadata or {}))
+                                strict=strict, metadata=dict(metadata or {}),
+                                localns=_caller_locals())
     if fn is None:
         if parameters is not None or handler is not None:
             return _from_parts(handler, parameters, opts)
 
         def decorate(func: Callable[..., Any]) -> Tool:
-            return _dispatch(func, parameters, handler, opts)
+            return _dispatch(func, parameters, handler, {**opts, "localns": _caller_locals()})
 
         return decorate
     return _dispatch(fn, parameters, handler, opts)
+
+
+def _caller_locals() -> dict[str, Any] | None:
+    # With `from __future__ import annotations`, hints of a function defined inside
+    # another function name local classes; resolve them in the defining scope.
+    frame = sys._getframe(2)
+    return None if frame.f_code.co_name == "<module>" else dict(frame.f_locals)
 
 
 def _dispatch(
@@ -235,7 +244,7 @@ def _from_function(func: Callable[..., Any], opts: dict[str, Any]) -> Tool:
 
     summary, arg_docs = parse_docstring(inspect.getdoc(func))
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = typing.get_type_hints(func, localns=opts.get("localns"), include_extras=True)
     except Exception:
         hints = {}
     context_param: str | None = None
