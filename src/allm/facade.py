@@ -31,7 +31,6 @@ non-streaming endpoint unless ``stream=True`` (same events either way).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -103,8 +102,9 @@ DEFAULT_FILTERS = StreamFilters()
 
 
 def new_request_id() -> str:
-    """22 URL-safe base64 characters from 16 random bytes (the original's format)."""
-    return secrets.token_urlsafe(16)
+    """22 URL-safe base64 characters from 16 random bytes (the original's format).
+    (Not `secrets.token_urlsafe`: importing `secrets` pulls in hmac/hashlib.)"""
+    return telemetry.new_request_id()
 
 
 # -- step 1: build -------------------------------------------------------------------
