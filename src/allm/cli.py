@@ -120,33 +120,43 @@ def _dim(text: str, out: TextIO) -> str:
 
 # -- demo ----------------------------------------------------------------------------------
 
-DEMO_PROMPT = "In three short sentences: why is streaming the primitive in allm?"
-DEMO_ANSWER = (
-    "Every call in allm is a stream of typed events, so a chat UI can show text the "
-    "moment it arrives. The non-streaming calls are just a fold over that same stream, "
-    "which means the two can never disagree. And because this answer came from the "
-    "scripted Fake provider, the whole demo ran offline with no API key."
+DEMO_TURNS: tuple[tuple[str, str], ...] = (
+    (
+        "In three short sentences: why is streaming the primitive in allm?",
+        "Every call in allm is a stream of typed events, so a chat UI can show text the "
+        "moment it arrives. The non-streaming calls are just a fold over that same "
+        "stream, which means the two can never disagree. And the conversation is plain "
+        "data, so you can store it between requests and resume it anywhere.",
+    ),
+    (
+        "And how do I test code built on it?",
+        "Use the scripted Fake provider, which is what answered you just now: it emits "
+        "the same events as a real provider, offline and deterministically, so your "
+        "loop, streaming and error handling run exactly as in production.",
+    ),
 )
 
 
-def demo_script(delay: float) -> list[tuple[Any, ...]]:
-    """The scripted Fake conversation the demo streams (word by word)."""
+def demo_script(answer: str, delay: float, input_tokens: int) -> list[tuple[Any, ...]]:
+    """One scripted Fake answer, streamed word by word."""
     entries: list[tuple[Any, ...]] = []
-    words = DEMO_ANSWER.split(" ")
+    words = answer.split(" ")
     for i, word in enumerate(words):
         entries.append(("text", word if i == 0 else " " + word))
         if delay:
             entries.append(("delay", delay))
-    entries.append(("usage", {"input_tokens": 18, "output_tokens": len(words) + 9}))
+    entries.append(("usage", {"input_tokens": input_tokens,
+                              "output_tokens": len(words) + len(words) // 4}))
     entries.append(("finish", "stop"))
     return entries
 
 
 def _demo_setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="PROVIDER:MODEL",
-                   help="run the prompt against a real provider, e.g. openai:gpt-4.1-mini "
-                        "(needs its API key in the environment)")
-    p.add_argument("--prompt", default=DEMO_PROMPT, help="the prompt (default: the demo's)")
+                   help="send the demo's prompts to a real provider, e.g. "
+                        "openai:gpt-4.1-mini (needs its API key in the environment)")
+    p.add_argument("--prompt", action="append",
+                   help="a user turn instead of the demo's (repeat for more turns)")
     p.add_argument("--delay", type=float, default=0.035,
                    help="seconds between streamed words of the offline demo")
 
@@ -157,7 +167,13 @@ def _demo_engine(args: argparse.Namespace) -> tuple[Engine | None, int]:
     from .errors import AllmError
 
     if not args.model:
-        return make_engine("fake:allm-demo", script=demo_script(max(args.delay, 0.0))), 0
+        delay = max(args.delay, 0.0)
+        scripts = [demo_script(answer, delay, 20 + 60 * i)
+                   for i, (_, answer) in enumerate(DEMO_TURNS)]
+        # Custom prompts get the canned answers in turn (the Fake ignores the request).
+        while len(scripts) < len(args.prompt or ()):
+            scripts.append(scripts[-1])
+        return make_engine("fake:allm-demo", scripts=scripts), 0
     provider = args.model.partition(":")[0].strip().lower()
     if provider in PROVIDERS and provider != "fake" and keys.get(provider) is None:
         env = " or ".join(keys.env_vars_for(provider))
@@ -171,45 +187,52 @@ def _demo_engine(args: argparse.Namespace) -> tuple[Engine | None, int]:
 
 
 def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Stream the demo conversation to `out` (stdout)."""
+    """Stream the demo conversation to `out` (stdout): each turn's events are printed
+    as they arrive and folded by a `StreamCollector` into the reply that goes back
+    into the thread (the same fold `allm.generate` uses)."""
+    from .collector import StreamCollector
     from .errors import AllmError
-    from .events import ErrorEvent, MessageCompleted, TextDelta
     from .facade import stream_generate
-    from .messages import user
+    from .messages import Thread, user
+    from .request import Usage
 
     out = out or sys.stdout
     engine, status = _demo_engine(args)
     if engine is None:
         return status
+    prompts = list(args.prompt or [q for q, _ in DEMO_TURNS])
     print(_dim(f"[{engine.provider}:{engine.model}]", out), file=out)
-    print(f"> {args.prompt}\n", file=out, flush=True)
-    completed: MessageCompleted | None = None
-    error: AllmError | None = None
-    try:
-        for event in stream_generate(engine, [user(args.prompt)]):
-            if type(event) is TextDelta:
-                out.write(event.delta)
-                out.flush()
-            elif isinstance(event, MessageCompleted):
-                completed = event
-            elif isinstance(event, ErrorEvent):
-                error = event.error
-    except AllmError as exc:  # pre-flight: bad request, key rejected before sending, ...
-        print(file=out)
-        error_line(exc.message)
-        return 2 if exc.reason == "missing_key" else 1
-    print("\n", file=out)
-    if error is not None:
-        error_line(error.message)
-        return 1
-    if completed is not None:
-        usage = completed.usage
-        details = f"finish: {completed.finish_reason}"
-        if usage is not None:
-            details += f" | usage: {format_usage(usage)}"
+    thread = Thread()
+    total = Usage()
+    for prompt in prompts:
+        print(f"\n> {prompt}\n", file=out, flush=True)
+        thread = thread.add_message(user(prompt))
+        collector = StreamCollector()
+        try:
+            for event in stream_generate(engine, thread):
+                if event.type == "text_delta":
+                    out.write(event.delta)  # type: ignore[union-attr]
+                    out.flush()
+                collector.apply(event)
+        except AllmError as exc:  # pre-flight: bad request, missing key, ...
+            print(file=out)
+            error_line(exc.message)
+            return 2 if exc.reason == "missing_key" else 1
+        response = collector.to_response()
+        print("\n", file=out)
+        if collector.error is not None:
+            error_line(collector.error.message)
+            return 1
+        total = total + response.usage
+        details = f"finish: {response.finish_reason} | usage: {format_usage(response.usage)}"
         print(_dim(details, out), file=out)
+        if response.message is not None:
+            thread = thread.add_message(response.message)
+    if len(prompts) > 1:
+        print(_dim(f"\n{len(prompts)} turns, {format_usage(total)} tokens in all", out),
+              file=out)
     return 0
 
 
-register("demo", "stream a scripted conversation (offline), or one prompt to a provider",
+register("demo", "stream a scripted conversation (offline), or send it to a provider",
          _demo_setup, run_demo)

@@ -13,7 +13,15 @@ from allm.cli import main
 def test_demo_streams_offline(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--delay", "0"]) == 0
     out = capsys.readouterr().out
-    assert "offline" in out and "finish: stop" in out and "usage:" in out
+    assert "Fake provider" in out and "finish: stop" in out and "usage:" in out
+    assert "2 turns" in out
+
+
+def test_custom_prompts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--delay", "0", "--prompt", "one", "--prompt", "two",
+                 "--prompt", "three"]) == 0
+    out = capsys.readouterr().out
+    assert "> one" in out and "> three" in out and "3 turns" in out
 
 
 def test_missing_key_is_one_line_exit_2(capsys: pytest.CaptureFixture[str],
