@@ -27,20 +27,20 @@ JSON_HEADERS = {"content-type": "application/json; charset=UTF-8"}
 def response_to_sse(response: dict[str, Any]) -> str:
     head = {k: v for k, v in response.items() if k in ("responseId", "modelVersion")}
     candidate = (response.get("candidates") or [{}])[0]
-    pieces: list[dict[str, Any]] = []
+    pieces: list[dict[str, Any] | None] = []
     for part in (candidate.get("content") or {}).get("parts") or []:
         text = part.get("text")
         if isinstance(text, str) and set(part) <= {"text", "thought", "thoughtSignature"} \
                 and len(text) > 6:
             for i in range(0, len(text), 6):
-                piece = {**part, "text": text[i:i + 6]}
+                piece: dict[str, Any] = {**part, "text": text[i:i + 6]}
                 if i:
                     piece.pop("thoughtSignature", None)
                 pieces.append(piece)
         else:
             pieces.append(part)
     out = []
-    for i, part in enumerate(pieces or [None]):
+    for i, part in enumerate(pieces or [None]):  # a candidate may have no content
         chunk: dict[str, Any] = dict(head)
         cand: dict[str, Any] = {"index": 0}
         if part is not None:
