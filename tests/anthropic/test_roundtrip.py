@@ -1,6 +1,6 @@
-"""End to end through the public API: engine + `allm.chat` / `allm.Session` on the
+"""End to end through the public API: engine + `allm.chat` / `Session` on the
 Anthropic adapter (httpx2.MockTransport), with the session stored through
-`allm.dumps` / `allm.loads` between turns. The thinking signature must survive the
+`dumps` / `loads` between turns. The thinking signature must survive the
 round trip and reach the next request verbatim, as the API requires for thinking with
 tool use."""
 
@@ -13,7 +13,11 @@ from typing import Any
 import httpx2
 import pytest
 
-import allm
+from allm.engine import make_engine
+from allm.loop import achat
+from allm.messages import user
+from allm.serializer import dumps, loads
+from allm.session import Session
 from allm.tool import Tool
 
 from .recordings import FILES, load, normalize
@@ -60,18 +64,18 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_thinking_tool_use_session_survives_dumps_loads() -> None:
     seen: list[dict[str, Any]] = []
     client = httpx2.Client(transport=httpx2.MockTransport(server([TURN1, TURN2], seen)))
-    engine = allm.engine("anthropic:claude-sonnet-4-5", tools=[WEATHER], http_client=client,
+    engine = make_engine("anthropic:claude-sonnet-4-5", tools=[WEATHER], http_client=client,
                          params={"thinking": 2048})
-    session, _ = allm.Session.start(engine, [allm.user("Weather in Oslo?")])
+    session, _ = Session.start(engine, [user("Weather in Oslo?")])
     assert session.status == "awaiting_tools"
-    blob = allm.dumps(session)
+    blob = dumps(session)
     assert SIGNATURE in blob and "sk-ant-test" not in blob
-    restored = allm.loads(blob)
+    restored = loads(blob)
     assert restored == session
 
     # a fresh engine (another worker) resumes the stored session
     client2 = httpx2.Client(transport=httpx2.MockTransport(server([TURN2], seen)))
-    engine2 = allm.engine("anthropic:claude-sonnet-4-5", tools=[WEATHER], http_client=client2,
+    engine2 = make_engine("anthropic:claude-sonnet-4-5", tools=[WEATHER], http_client=client2,
                           params={"thinking": 2048})
     done, result = restored.submit_tool_result(engine2, "toolu_01", "rain, 12C")
     assert done.status in ("idle", "completed")
@@ -92,9 +96,9 @@ async def test_thinking_tool_use_chat_async() -> None:
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(server([TURN1, TURN2], seen)))
     tool = Tool(name="get_weather", description="Weather for a city",
                 parameters=WEATHER.parameters, handler=lambda args: f"rain in {args['city']}")
-    engine = allm.engine("anthropic:claude-sonnet-4-5", tools=[tool],
+    engine = make_engine("anthropic:claude-sonnet-4-5", tools=[tool],
                          async_http_client=client, params={"thinking": 2048})
-    result = await allm.achat(engine, [allm.user("Weather in Oslo?")])
+    result = await achat(engine, [user("Weather in Oslo?")])
     assert result.final_response is not None and result.final_response.output_text == "It is raining in Oslo."
     assert seen[1]["messages"][1]["content"] == TURN1["content"]
     assert seen[1]["messages"][2]["content"][0]["content"] == "rain in Oslo"
@@ -109,13 +113,13 @@ def test_recorded_thinking_conversation_through_session() -> None:
     seen: list[dict[str, Any]] = []
     responses = [json.loads(first.body), json.loads(second.body)]
     client = httpx2.Client(transport=httpx2.MockTransport(server(responses, seen)))
-    engine = allm.engine("anthropic:claude-sonnet-4-5", http_client=client,
+    engine = make_engine("anthropic:claude-sonnet-4-5", http_client=client,
                          params={"thinking": 1024, "max_tokens": 4096})
     question = first.request["messages"][0]["content"][0]["text"]
-    session, result = allm.Session.start(engine, [allm.user(question)])
+    session, result = Session.start(engine, [user(question)])
     assert result.final_response is not None
     assert result.final_response.reasoning == json.loads(first.body)["content"][0]["thinking"]
-    session = allm.loads(allm.dumps(session))
+    session = loads(dumps(session))
     follow_up = second.request["messages"][2]["content"][0]["text"]
     session, result = session.reply(engine, follow_up)
     assert normalize(seen[0]) == normalize(first.request)
