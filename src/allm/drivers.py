@@ -24,11 +24,53 @@ import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
+from . import telemetry
 from .errors import ToolError
-from .events import Event
+from .events import Event, StepCompleted
 from .loopgen import NEXT_EVENT, NEXT_TOOL, Emit, Job, OpenModel, RunTools
 
 __all__ = ["SyncRun", "AsyncRun"]
+
+
+class _Steps:
+    """Telemetry: one ``step`` span per loop step inside a chat span (see
+    `allm.telemetry`). A step starts at its first command and ends at its
+    `StepCompleted` (or when the next step opens / the loop ends). The driver
+    activates it around every command, never across a yield to the consumer."""
+
+    __slots__ = ("attrs", "span")
+
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        self.attrs = attrs
+        self.span: telemetry.Span | None = None
+
+    def enter(self, cmd: Any) -> telemetry.Span:
+        if type(cmd) is OpenModel and self.span is not None:
+            self.span.finish()  # the previous step ended without StepCompleted
+            self.span = None
+        if self.span is None:
+            self.span = telemetry.Span("step", self.attrs).start()
+        self.span.activate()
+        return self.span
+
+    def emitted(self, event: Any) -> None:
+        if type(event) is StepCompleted and self.span is not None:
+            self.span.set_response(event.response)
+            self.span.finish()
+            self.span = None
+
+    def close(self, exc: BaseException | None) -> None:
+        if self.span is not None:
+            if exc is not None and not isinstance(exc, GeneratorExit):
+                self.span.fail(exc)
+            else:
+                self.span.finish()
+            self.span = None
+
+
+def _tool_attrs(job: Job, engine: Any) -> dict[str, Any]:
+    return {"tool_name": job.tool.name, "tool_call_id": job.call.id, "tool_call": job.call,
+            "provider": getattr(engine, "provider", None), "model": getattr(engine, "model", None)}
 
 
 def _timeout_error(job: Job, timeout: float | None) -> ToolError:
@@ -41,10 +83,12 @@ class SyncRun:
     first model call eagerly (so pre-flight errors raise at the call site);
     `events()` is the lazy rest. The generator's return value ends up in `result`."""
 
-    def __init__(self, engine: Any, flow: Generator[Any, Any, Any]) -> None:
+    def __init__(self, engine: Any, flow: Generator[Any, Any, Any],
+                 steps: _Steps | None = None) -> None:
         self.engine = engine
         self.flow = flow
         self.result: Any = None
+        self.steps = steps
         self._events: Iterator[Event] | None = None
         self._pool: cf.ThreadPoolExecutor | None = None
         self._pending: dict[cf.Future[Any], Job] = {}
@@ -76,8 +120,10 @@ class SyncRun:
         from .facade import model_events
 
         flow = self.flow
+        steps = self.steps
         send: Any = None
         exc: BaseException | None = None
+        failure: BaseException | None = None
         try:
             while True:
                 try:
@@ -86,34 +132,47 @@ class SyncRun:
                     self.result = stop.value
                     return
                 send, exc = None, None
-                if cmd is NEXT_EVENT:
-                    try:
-                        assert self._events is not None
-                        send = next(self._events)
-                    except StopIteration:
-                        self._close_events()
-                    except Exception as e:
-                        self._close_events()
-                        exc = e
-                elif type(cmd) is Emit:
+                if type(cmd) is Emit:
+                    if steps is not None:
+                        steps.emitted(cmd.event)
                     yield cmd.event
-                elif cmd is NEXT_TOOL:
-                    send = self._next_done()
-                elif type(cmd) is OpenModel:
-                    self._close_events()
-                    try:
-                        self._events = model_events(self.engine, cmd.request, cmd.call,
-                                                    cmd.filters)
-                    except Exception as e:
-                        exc = e
-                elif type(cmd) is RunTools:
-                    self._run_tools(cmd)
-                else:  # pragma: no cover
-                    raise RuntimeError(f"unknown loop command {cmd!r}")
+                    continue
+                span = steps.enter(cmd) if steps is not None else None
+                try:
+                    if cmd is NEXT_EVENT:
+                        try:
+                            assert self._events is not None
+                            send = next(self._events)
+                        except StopIteration:
+                            self._close_events()
+                        except Exception as e:
+                            self._close_events()
+                            exc = e
+                    elif cmd is NEXT_TOOL:
+                        send = self._next_done()
+                    elif type(cmd) is OpenModel:
+                        self._close_events()
+                        try:
+                            self._events = model_events(self.engine, cmd.request, cmd.call,
+                                                        cmd.filters)
+                        except Exception as e:
+                            exc = e
+                    elif type(cmd) is RunTools:
+                        self._run_tools(cmd)
+                    else:  # pragma: no cover
+                        raise RuntimeError(f"unknown loop command {cmd!r}")
+                finally:
+                    if span is not None:
+                        span.deactivate()
+        except BaseException as e:
+            failure = e
+            raise
         finally:
             self._close_events()
             self._shutdown_pool()
             flow.close()
+            if steps is not None:
+                steps.close(failure)
 
     # -- tools ------------------------------------------------------------------------
 
@@ -127,10 +186,17 @@ class SyncRun:
                                                   thread_name_prefix="allm-tool")
         executor = cmd.executor
         started = self._started
+        traced = telemetry.active()
+        engine = self.engine
 
         def run(job: Job) -> tuple[Any, float]:
             started[job.index] = time.monotonic()
-            value = executor.execute(job.tool, job.call.arguments, job.context)
+            if traced:
+                with telemetry.span("tool", **_tool_attrs(job, engine)) as sp:
+                    value = executor.execute(job.tool, job.call.arguments, job.context)
+                    sp.set_result(value)
+            else:
+                value = executor.execute(job.tool, job.call.arguments, job.context)
             return value, time.monotonic()
 
         for job in cmd.jobs:
@@ -190,10 +256,12 @@ class SyncRun:
 class AsyncRun:
     """The async twin of `SyncRun` (same commands, anyio for concurrency)."""
 
-    def __init__(self, engine: Any, flow: Generator[Any, Any, Any]) -> None:
+    def __init__(self, engine: Any, flow: Generator[Any, Any, Any],
+                 steps: _Steps | None = None) -> None:
         self.engine = engine
         self.flow = flow
         self.result: Any = None
+        self.steps = steps
         self._events: AsyncIterator[Event] | None = None
         self._done: list[tuple[int, Any, BaseException | None]] = []
 
@@ -220,8 +288,10 @@ class AsyncRun:
         from .facade import amodel_events
 
         flow = self.flow
+        steps = self.steps
         send: Any = None
         exc: BaseException | None = None
+        failure: BaseException | None = None
         try:
             while True:
                 try:
@@ -230,33 +300,46 @@ class AsyncRun:
                     self.result = stop.value
                     return
                 send, exc = None, None
-                if cmd is NEXT_EVENT:
-                    try:
-                        assert self._events is not None
-                        send = await self._events.__anext__()
-                    except StopAsyncIteration:
-                        await self._close_events()
-                    except Exception as e:
-                        await self._close_events()
-                        exc = e
-                elif type(cmd) is Emit:
+                if type(cmd) is Emit:
+                    if steps is not None:
+                        steps.emitted(cmd.event)
                     yield cmd.event
-                elif cmd is NEXT_TOOL:
-                    send = self._done.pop(0)
-                elif type(cmd) is OpenModel:
-                    await self._close_events()
-                    try:
-                        self._events = amodel_events(self.engine, cmd.request, cmd.call,
-                                                     cmd.filters)
-                    except Exception as e:
-                        exc = e
-                elif type(cmd) is RunTools:
-                    await self._run_tools(cmd)
-                else:  # pragma: no cover
-                    raise RuntimeError(f"unknown loop command {cmd!r}")
+                    continue
+                span = steps.enter(cmd) if steps is not None else None
+                try:
+                    if cmd is NEXT_EVENT:
+                        try:
+                            assert self._events is not None
+                            send = await self._events.__anext__()
+                        except StopAsyncIteration:
+                            await self._close_events()
+                        except Exception as e:
+                            await self._close_events()
+                            exc = e
+                    elif cmd is NEXT_TOOL:
+                        send = self._done.pop(0)
+                    elif type(cmd) is OpenModel:
+                        await self._close_events()
+                        try:
+                            self._events = amodel_events(self.engine, cmd.request, cmd.call,
+                                                         cmd.filters)
+                        except Exception as e:
+                            exc = e
+                    elif type(cmd) is RunTools:
+                        await self._run_tools(cmd)
+                    else:  # pragma: no cover
+                        raise RuntimeError(f"unknown loop command {cmd!r}")
+                finally:
+                    if span is not None:
+                        span.deactivate()
+        except BaseException as e:
+            failure = e
+            raise
         finally:
             await self._close_events()
             flow.close()
+            if steps is not None:
+                steps.close(failure)
 
     async def _run_tools(self, cmd: RunTools) -> None:
         import anyio
@@ -265,13 +348,21 @@ class AsyncRun:
         limiter = anyio.Semaphore(max(1, cmd.max_concurrency))
         executor = cmd.executor
         timeout = cmd.timeout
+        traced = telemetry.active()
+        engine = self.engine
 
         async def run(job: Job) -> None:
             async with limiter:
                 try:
                     with anyio.move_on_after(timeout) as scope:
-                        value = await executor.aexecute(job.tool, job.call.arguments,
-                                                        job.context)
+                        if traced:
+                            with telemetry.span("tool", **_tool_attrs(job, engine)) as sp:
+                                value = await executor.aexecute(job.tool, job.call.arguments,
+                                                                job.context)
+                                sp.set_result(value)
+                        else:
+                            value = await executor.aexecute(job.tool, job.call.arguments,
+                                                            job.context)
                         done.append((job.index, value, None))
                         return
                     if scope.cancelled_caught:

@@ -59,7 +59,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .drivers import AsyncRun, SyncRun
+from . import telemetry
+from .drivers import AsyncRun, SyncRun, _Steps
 from .errors import ValidationError
 from .events import ChatCompleted, Event
 from .messages import Message, Thread, coerce_messages
@@ -233,21 +234,46 @@ def _flows(engine: Engine, messages: MessagesArg, opts: dict[str, Any], *,
     return cfg, chat_flow(cfg, thread)
 
 
+# -- telemetry: a ``chat`` span (with a ``step`` span per step) or a ``step`` span,
+# only when a hook or a tracer would record it (`telemetry.active()`).
+
+
+def _span_attrs(cfg: Any) -> dict[str, Any]:
+    engine = cfg.engine
+    return {"provider": getattr(engine, "provider", None),
+            "model": cfg.model_opts.get("model") or getattr(engine, "model", None),
+            "request_id": cfg.request_id, "engine": engine}
+
+
+def _steps(cfg: Any, traced: bool, single: bool) -> _Steps | None:
+    return _Steps(_span_attrs(cfg)) if traced and not single else None
+
+
+def _trace(name: str, cfg: Any, events: Iterator[Event], traced: bool) -> Iterator[Event]:
+    return telemetry.span_for_stream(name, events, **_span_attrs(cfg)) if traced else events
+
+
+def _atrace(name: str, cfg: Any, events: AsyncIterator[Event],
+            traced: bool) -> AsyncIterator[Event]:
+    return telemetry.aspan_for_stream(name, events, **_span_attrs(cfg)) if traced else events
+
+
 # -- sync -------------------------------------------------------------------------------
 
 
 def stream_step(engine: Engine, messages: MessagesArg, **opts: Any) -> Iterator[Event]:
     """One step as events: the model's events, the tool events (completion order),
     then one `StepCompleted`. Pre-flight errors raise here."""
-    _, flow = _flows(engine, messages, opts, single=True, streaming=True)
-    return SyncRun(engine, flow).start().events()
+    cfg, flow = _flows(engine, messages, opts, single=True, streaming=True)
+    traced = telemetry.active()
+    return _trace("step", cfg, SyncRun(engine, flow).start().events(), traced)
 
 
 def step(engine: Engine, messages: MessagesArg, **opts: Any) -> StepResult:
     """One model call plus (auto mode) its tool calls, as a `StepResult`."""
-    _, flow = _flows(engine, messages, opts, single=True, streaming=False)
+    cfg, flow = _flows(engine, messages, opts, single=True, streaming=False)
     run = SyncRun(engine, flow).start()
-    for _ in run.events():
+    for _ in _trace("step", cfg, run.events(), telemetry.active()):
         pass
     result: StepResult = run.result
     return result
@@ -256,14 +282,18 @@ def step(engine: Engine, messages: MessagesArg, **opts: Any) -> StepResult:
 def stream(engine: Engine, messages: MessagesArg, **opts: Any) -> Iterator[Event]:
     """The whole loop as events; the last one is `ChatCompleted` (absent if the
     consumer stops early). Pre-flight errors raise here."""
-    _, flow = _flows(engine, messages, opts, single=False, streaming=True)
-    return SyncRun(engine, flow).start().events()
+    cfg, flow = _flows(engine, messages, opts, single=False, streaming=True)
+    traced = telemetry.active()
+    run = SyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
+    return _trace("chat", cfg, run.events(), traced)
 
 
 def chat(engine: Engine, messages: MessagesArg, **opts: Any) -> ChatResult:
     """Run the loop to a halt and return the `ChatResult` (the fold of `stream`)."""
-    _, flow = _flows(engine, messages, opts, single=False, streaming=False)
-    return _final(SyncRun(engine, flow).start().events())
+    cfg, flow = _flows(engine, messages, opts, single=False, streaming=False)
+    traced = telemetry.active()
+    run = SyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
+    return _final(_trace("chat", cfg, run.events(), traced))
 
 
 def _final(events: Iterator[Event]) -> ChatResult:
@@ -280,15 +310,16 @@ def _final(events: Iterator[Event]) -> ChatResult:
 
 def astream_step(engine: Engine, messages: MessagesArg, **opts: Any) -> AsyncIterator[Event]:
     """The async twin of `stream_step` (pre-flight errors raise at the call)."""
-    _, flow = _flows(engine, messages, opts, single=True, streaming=True)
-    return AsyncRun(engine, flow).start().events()
+    cfg, flow = _flows(engine, messages, opts, single=True, streaming=True)
+    traced = telemetry.active()
+    return _atrace("step", cfg, AsyncRun(engine, flow).start().events(), traced)
 
 
 async def astep(engine: Engine, messages: MessagesArg, **opts: Any) -> StepResult:
     """The async twin of `step`."""
-    _, flow = _flows(engine, messages, opts, single=True, streaming=False)
+    cfg, flow = _flows(engine, messages, opts, single=True, streaming=False)
     run = AsyncRun(engine, flow).start()
-    async for _ in run.events():
+    async for _ in _atrace("step", cfg, run.events(), telemetry.active()):
         pass
     result: StepResult = run.result
     return result
@@ -296,15 +327,19 @@ async def astep(engine: Engine, messages: MessagesArg, **opts: Any) -> StepResul
 
 def astream(engine: Engine, messages: MessagesArg, **opts: Any) -> AsyncIterator[Event]:
     """The async twin of `stream` (pre-flight errors raise at the call)."""
-    _, flow = _flows(engine, messages, opts, single=False, streaming=True)
-    return AsyncRun(engine, flow).start().events()
+    cfg, flow = _flows(engine, messages, opts, single=False, streaming=True)
+    traced = telemetry.active()
+    run = AsyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
+    return _atrace("chat", cfg, run.events(), traced)
 
 
 async def achat(engine: Engine, messages: MessagesArg, **opts: Any) -> ChatResult:
     """The async twin of `chat`."""
-    _, flow = _flows(engine, messages, opts, single=False, streaming=False)
+    cfg, flow = _flows(engine, messages, opts, single=False, streaming=False)
+    traced = telemetry.active()
+    run = AsyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
     result: ChatResult | None = None
-    async for event in AsyncRun(engine, flow).start().events():
+    async for event in _atrace("chat", cfg, run.events(), traced):
         if type(event) is ChatCompleted:
             result = event.result
     assert result is not None

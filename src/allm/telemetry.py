@@ -506,6 +506,8 @@ class Span:
             self.error(event.error)
         elif kind == "chat_completed":
             self.set_result(event.result)
+        elif kind == "step_completed" and self.name == "step":
+            self.set_response(event.response)
 
     # -- OTel internals
     def _start_otel(self, tracer: Any) -> None:
