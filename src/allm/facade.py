@@ -308,10 +308,7 @@ def _telemetry_on() -> bool:
     """True when a hook is attached or an OpenTelemetry tracer is live. When off,
     spans are skipped entirely: they would record nothing, and wrapping a stream
     costs about a microsecond per event."""
-    active = getattr(telemetry, "active", None)
-    if active is not None:
-        return bool(active())
-    return bool(telemetry.handlers()) or telemetry._tracer() is not None
+    return telemetry.active()
 
 
 def _span_attrs(engine: Engine, request: Request, call: Call) -> dict[str, Any]:
