@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 import allm
-from allm.errors import AdapterError, EngineError, ValidationError
+from allm.errors import AdapterError, AllmError, EngineError, ImageAdapterError, ValidationError
 from allm.events import ErrorEvent, Event, MessageCompleted, MessageStarted, TextDelta
 from allm.messages import user
 from allm.providers.base import Adapter, Call
@@ -207,7 +207,7 @@ def test_retry_500_500_200_succeeds_on_third_attempt() -> None:
 def test_retries_exhausted_surface_last_error() -> None:
     handler, seen = script(*[httpx2.Response(503) for _ in range(3)])
     (ev,) = list(sync_adapter(handler).stream(REQ, call()))
-    assert isinstance(ev, ErrorEvent) and ev.error.status == 503
+    assert isinstance(ev, ErrorEvent) and getattr(ev.error, "status", None) == 503
     assert len(seen) == 3
 
 
@@ -228,7 +228,7 @@ def test_no_retry_after_first_event() -> None:
     handler, seen = script(httpx2.Response(200, content=body), ok_stream())
     events = list(sync_adapter(handler).stream(REQ, call()))
     assert texts(events) == "Hel"
-    assert isinstance(events[-1], ErrorEvent) and events[-1].error.status == 500
+    assert isinstance(events[-1], ErrorEvent) and getattr(events[-1].error, "status", None) == 500
     assert len(seen) == 1
 
 
@@ -343,3 +343,82 @@ def test_retry_reaches_real_telemetry_hooks() -> None:
     assert [(n, d["attempt"], d["request_id"], d["reason"]) for n, d in got] == [
         ("adapter.retry", 1, "rid-1", "rate_limited")
     ]
+
+
+# -- timeouts ---------------------------------------------------------------------------------
+
+
+def test_timeout_resolution() -> None:
+    a = TinyAdapter(base_url="http://t")
+    t, use_client = a._timeouts_for(Call(), user_client=False, stream=True)
+    assert (t.total, t.connect, t.read, use_client) == (600.0, 10.0, 60.0, False)
+    t, _ = a._timeouts_for(Call(), user_client=False, stream=False)
+    assert t.read is None  # non-stream: wait up to the overall timeout
+    t, _ = a._timeouts_for(Call(read_timeout=5), user_client=False, stream=False)
+    assert t.read == 5.0
+    t, _ = a._timeouts_for(Call(params={"stream_timeout": 7, "timeout": 9}), user_client=False,
+                           stream=True)
+    assert (t.total, t.read) == (9.0, 7.0)
+    t, _ = a._timeouts_for(Call(timeout=3, params={"timeout": 9}), user_client=False, stream=True)
+    assert t.total == 3.0
+    b = TinyAdapter(base_url="http://t", read_timeout=2)
+    t, _ = b._timeouts_for(Call(), user_client=False, stream=False)
+    assert t.read == 2.0
+    # a user client keeps its own timeouts unless one is set somewhere
+    t, use_client = a._timeouts_for(Call(), user_client=True, stream=True)
+    assert use_client and (t.total, t.connect, t.read) == (None, None, None)
+    t, use_client = a._timeouts_for(Call(read_timeout=1), user_client=True, stream=True)
+    assert not use_client and t.read == 1.0
+
+
+def test_user_client_timeouts_untouched_unless_set() -> None:
+    seen: list[Any] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.extensions.get("timeout"))
+        return ok_stream()
+
+    client = httpx2.Client(transport=httpx2.MockTransport(handler), timeout=42.0)
+    a = TinyAdapter(base_url="http://t", http_client=client)
+    list(a.stream(REQ, call()))
+    list(a.stream(REQ, call(read_timeout=3)))
+    assert seen[0]["read"] == 42.0
+    assert seen[1]["read"] == 3.0
+
+
+# -- fetch (whole responses, e.g. images) ---------------------------------------------------------
+
+
+def _image_error(status: int, headers: Any, body: bytes) -> AllmError:
+    reason = "rate_limited" if status == 429 else "provider_unavailable"
+    return ImageAdapterError(reason, provider="tiny", status=status)
+
+
+def _fetch_request() -> Any:
+    from allm.providers._codec import HttpRequest
+
+    return HttpRequest(method="POST", url="http://tiny.test/images",
+                       headers={"authorization": f"Bearer {KEY}"}, content=b"{}")
+
+
+def test_fetch_retries_and_returns_whole_body() -> None:
+    handler, seen = script(httpx2.Response(503), httpx2.Response(200, content=b"PNG..."))
+    result = sync_adapter(handler).fetch(_fetch_request(), call(), error=_image_error)
+    assert (result.status, result.body, len(seen)) == (200, b"PNG...", 2)
+    handler, seen = script(*[httpx2.Response(429, headers={"retry-after-ms": "10"})] * 3)
+    with pytest.raises(ImageAdapterError) as info:
+        sync_adapter(handler).fetch(_fetch_request(), call(), error=_image_error)
+    assert info.value.status == 429 and info.value.retry_after == pytest.approx(0.01)
+    assert len(seen) == 3
+    handler, _ = script(httpx2.ConnectError(f"refused {KEY}"))
+    with pytest.raises(AdapterError) as info2:
+        sync_adapter(handler).fetch(_fetch_request(), Call(retry=RetryPolicy(max_attempts=1)),
+                                    error=_image_error)
+    assert info2.value.reason == "network_error" and KEY not in str(info2.value)
+
+
+@pytest.mark.anyio
+async def test_afetch() -> None:
+    handler, seen = script(httpx2.Response(500), httpx2.Response(200, content=b"ok"))
+    result = await async_adapter(handler).afetch(_fetch_request(), call(), error=_image_error)
+    assert result.body == b"ok" and len(seen) == 2

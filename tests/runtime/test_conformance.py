@@ -121,7 +121,7 @@ class Broken:
 
     provider = "broken"
 
-    def __init__(self, events: list[Event], *, async_events: list[Event] | None = None,
+    def __init__(self, events: Sequence[Any], *, async_events: Sequence[Any] | None = None,
                  raise_untyped: bool = False) -> None:
         self.events = events
         self.async_events = async_events if async_events is not None else events

@@ -21,7 +21,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import anyio
 import httpx2
@@ -32,18 +33,22 @@ from .transport import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TIMEOUT,
     CallRun,
+    ErrorFor,
     Failure,
+    HttpResult,
     Timeouts,
 )
 
 if TYPE_CHECKING:
     from ..events import Event
-    from ..providers._codec import Codec
+    from ..providers._codec import Codec, HttpRequest
     from ..providers.base import Call
     from ..request import Request
 
 __all__ = [
     "HttpAdapter",
+    "HttpResult",
+    "ErrorFor",
     "HttpClient",
     "AsyncHttpClient",
     "MockTransport",
@@ -143,13 +148,13 @@ class HttpAdapter:
         if client is not None and client is not self._user_async_client:
             await client.aclose()
 
-    def __enter__(self) -> HttpAdapter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> HttpAdapter:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -163,22 +168,8 @@ class HttpAdapter:
         api_key = keys.resolve(self.provider, call.api_key)  # type: ignore[attr-defined,unused-ignore]
         codec = self.codec_for(request, call)
         http_request = codec.build(request, call, api_key=api_key, stream=call.stream)
-        per_call = (call.timeout, call.connect_timeout, call.read_timeout)
-        params = call.params or {}
-        explicit = any(v is not None for v in per_call) or any(
-            params.get(k) is not None
-            for k in ("timeout", "connect_timeout", "read_timeout", "stream_timeout")
-        )
-        e = self._explicit_timeouts
-        use_client = user_client and not explicit and e == Timeouts(None, None, None)
-        defaults = Timeouts(None, None, None) if use_client else self._timeouts
-        timeouts = Timeouts.resolve(
-            defaults,
-            params=params,
-            timeout=call.timeout,
-            connect_timeout=call.connect_timeout,
-            read_timeout=call.read_timeout,
-        )
+        timeouts, use_client = self._timeouts_for(call, user_client=user_client,
+                                                  stream=call.stream)
         return CallRun(
             provider=self.provider,
             codec=codec,
@@ -188,6 +179,111 @@ class HttpAdapter:
             timeouts=timeouts,
             use_client_timeouts=use_client,
             api_key=api_key if isinstance(api_key, str) else None,
+            on_retry=call.on_retry,
+            model=call.model,
+            call_request_id=call.request_id,
+        )
+
+    def _timeouts_for(self, call: Call, *, user_client: bool, stream: bool) -> tuple[Timeouts, bool]:
+        """Adapter defaults < `call.params` < `Call` fields. With a user client and no
+        timeout set anywhere, the client's own timeouts apply (second item True)."""
+        params = call.params or {}
+        read_param = params.get("read_timeout", params.get("stream_timeout"))
+        explicit = any(
+            v is not None
+            for v in (call.timeout, call.connect_timeout, call.read_timeout, read_param,
+                      params.get("timeout"), params.get("connect_timeout"))
+        )
+        e = self._explicit_timeouts
+        use_client = user_client and not explicit and e == Timeouts(None, None, None)
+        defaults = Timeouts(None, None, None) if use_client else self._timeouts
+        read_explicit = (
+            e.read is not None or call.read_timeout is not None or read_param is not None
+        )
+        if not stream and not read_explicit:
+            # A non-streamed answer sends nothing until it is complete (minutes for a
+            # long reasoning run), so the between-chunks default does not apply: wait
+            # up to the overall timeout, as the official SDKs do.
+            defaults = replace(defaults, read=None)
+        timeouts = Timeouts.resolve(
+            defaults,
+            params=params,
+            timeout=call.timeout,
+            connect_timeout=call.connect_timeout,
+            read_timeout=call.read_timeout,
+        )
+        return timeouts, use_client
+
+    # -- whole responses (images, files): same clients, retries and timeouts ---------
+
+    def fetch(self, http_request: HttpRequest, call: Call, *, error: ErrorFor) -> HttpResult:
+        """Send `http_request` and return the whole 2xx response. A non-2xx response
+        becomes `error(status, headers, body)` (an `AllmError`, e.g. an
+        `ImageAdapterError`), retried under the call's policy and raised when final;
+        transport failures raise `AdapterError` ("timeout" / "network_error").
+        For adapters whose answers are not event streams (image generation)."""
+        run = self._fetch_run(http_request, call, user_client=self._user_client is not None)
+        client = self._sync_client()
+        while True:
+            try:
+                run.begin_attempt()
+                req = client.build_request(**run.request_kwargs(self._default_headers))
+                response = client.send(req, stream=True)
+                try:
+                    reader = run.fetch_reader(response.status_code, response.headers, error)
+                    for chunk in response.iter_bytes():
+                        reader.feed(chunk)
+                        if reader.done:
+                            break
+                    return reader.finish()
+                finally:
+                    response.close()
+            except _CAUGHT as exc:
+                failure = _as_failure(run, exc)
+            delay = run.retry_delay(failure.error)
+            if delay is None:
+                raise failure.error from None
+            time.sleep(delay)
+
+    async def afetch(
+        self, http_request: HttpRequest, call: Call, *, error: ErrorFor
+    ) -> HttpResult:
+        """The async twin of `fetch`."""
+        run = self._fetch_run(http_request, call, user_client=self._user_async_client is not None)
+        client = self._async_client_get()
+        while True:
+            try:
+                run.begin_attempt()
+                req = client.build_request(**run.request_kwargs(self._default_headers))
+                response = await client.send(req, stream=True)
+                try:
+                    reader = run.fetch_reader(response.status_code, response.headers, error)
+                    async for chunk in response.aiter_bytes():
+                        reader.feed(chunk)
+                        if reader.done:
+                            break
+                    return reader.finish()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await response.aclose()
+            except _CAUGHT as exc:
+                failure = _as_failure(run, exc)
+            delay = run.retry_delay(failure.error)
+            if delay is None:
+                raise failure.error from None
+            await anyio.sleep(delay)
+
+    def _fetch_run(self, http_request: HttpRequest, call: Call, *, user_client: bool) -> CallRun:
+        timeouts, use_client = self._timeouts_for(call, user_client=user_client, stream=False)
+        return CallRun(
+            provider=self.provider,
+            codec=None,
+            http_request=http_request,
+            stream=False,
+            policy=call.retry if call.retry is not None else self._retry,
+            timeouts=timeouts,
+            use_client_timeouts=use_client,
+            api_key=call.api_key,
             on_retry=call.on_retry,
             model=call.model,
             call_request_id=call.request_id,

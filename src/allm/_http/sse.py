@@ -92,7 +92,7 @@ class SSEDecoder:
             # remember it so that an LF opening the next chunk is not a blank line.
             self._pending_cr = data[-1:] == b"\r"
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n" not in data:
+        if data[-1] != 10 and b"\n" not in data:  # 10 == LF; most chunks end in one
             self._tail.append(data)
             self._tail_len += len(data)
             if self._tail_len > self._max_line:
@@ -144,7 +144,7 @@ class SSEDecoder:
                     self._event = None
                     self._retry = None
                 continue
-            if line[:6] == b"data: ":  # the overwhelmingly common line
+            if line.startswith(b"data: "):  # the overwhelmingly common line
                 value = line[6:]
                 data.append(value)
                 self._data_len += len(value)

@@ -22,8 +22,8 @@ catch; what to do with it (retry, or a final `ErrorEvent`) is `CallRun.retry_del
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -43,6 +43,9 @@ __all__ = [
     "Timeouts",
     "CallRun",
     "BodyReader",
+    "FetchReader",
+    "HttpResult",
+    "ErrorFor",
     "Failure",
 ]
 
@@ -53,12 +56,15 @@ MAX_ERROR_BODY = 1024 * 1024
 MAX_RESPONSE_BODY = 256 * 1024 * 1024  # decompressed; base64 images make bodies big
 
 _HOLD = (MessageStarted, RawChunk)
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"}
+)
 
 
 class Failure(Exception):
     """Internal: the current attempt failed with `error` (maybe retryable)."""
 
-    def __init__(self, error: AdapterError, events: list[Event] | None = None) -> None:
+    def __init__(self, error: AllmError, events: list[Event] | None = None) -> None:
         super().__init__(error.reason)
         self.error = error
         # What the caller gets if the attempt is not retried (held events, the error
@@ -123,7 +129,7 @@ class CallRun:
         self,
         *,
         provider: str,
-        codec: Codec,
+        codec: Codec | None,
         http_request: HttpRequest,
         stream: bool,
         policy: RetryPolicy,
@@ -198,9 +204,12 @@ class CallRun:
     def body_reader(self, status: int, headers: Mapping[str, str]) -> BodyReader:
         return BodyReader(self, status, headers)
 
+    def fetch_reader(self, status: int, headers: Mapping[str, str], error: ErrorFor) -> FetchReader:
+        return FetchReader(self, status, headers, error)
+
     # -- failures -----------------------------------------------------------------
 
-    def retry_delay(self, error: AdapterError) -> float | None:
+    def retry_delay(self, error: AllmError) -> float | None:
         """Seconds to sleep before the next attempt, or None: surface `error`."""
         if self.yielded or not self.policy.should_retry(error, self.attempt):
             return None
@@ -216,7 +225,7 @@ class CallRun:
             "attempt": self.attempt,
             "delay": delay,
             "reason": error.reason,
-            "status": error.status,
+            "status": getattr(error, "status", None),
             "error": error,
         }
         if self.call_request_id is not None:  # else telemetry fills in the current one
@@ -224,8 +233,9 @@ class CallRun:
         _emit_retry(data)
         return delay
 
-    def map_exception(self, exc: BaseException) -> AdapterError:
-        """An httpx2 (or unexpected) exception as an `AdapterError`; no key, no httpx2."""
+    def map_exception(self, exc: BaseException) -> AllmError:
+        """An httpx2 (or unexpected) exception as an `AdapterError` (a `Failure`'s own
+        error as it is); never an httpx2 type, never the key."""
         if isinstance(exc, Failure):
             return exc.error
         if isinstance(exc, httpx2.TimeoutException):
@@ -261,10 +271,21 @@ class CallRun:
         )
 
     def _scrub(self, text: str) -> str:
-        key = self._api_key
-        if key and key in text:
-            text = text.replace(key, "[redacted]")
+        for secret in self._secrets():
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
         return text[:500]
+
+    def _secrets(self) -> list[str]:
+        """The key, and credential header values (a codec may have put a key there
+        that the runtime never saw, e.g. `fetch` callers)."""
+        out = [self._api_key] if self._api_key else []
+        for name, value in self.http_request.headers.items():
+            if name.lower() in _CREDENTIAL_HEADERS and value:
+                token = value.split(" ", 1)[-1].strip()
+                if len(token) >= 8:
+                    out.append(token)
+        return out
 
     def codec_failure(self, exc: Exception) -> AdapterError:
         """A codec raised: keep a typed AdapterError, wrap anything else."""
@@ -304,10 +325,15 @@ class BodyReader:
     """One response body (sans-IO): `feed(chunk)` then `finish()`, each returning the
     events to hand to the caller now. Raises `Failure` for a failed attempt."""
 
-    __slots__ = ("_chunks", "_decoder", "_held", "_run", "_size", "done", "headers", "status")
+    __slots__ = (
+        "_chunks", "_codec", "_decoder", "_held", "_run", "_size", "done", "headers", "status",
+    )
 
     def __init__(self, run: CallRun, status: int, headers: Mapping[str, str]) -> None:
         self._run = run
+        if run.codec is None:
+            raise TypeError("BodyReader needs a codec")
+        self._codec: Codec = run.codec
         self.status = status
         self.headers = headers
         self._chunks: list[bytes] = []
@@ -317,7 +343,7 @@ class BodyReader:
         self._decoder: StreamDecoder | None = None
         if 200 <= status < 300 and run.stream:
             try:
-                self._decoder = run.codec.stream_decoder(headers)
+                self._decoder = self._codec.stream_decoder(headers)
             except Exception as exc:
                 raise Failure(run.codec_failure(exc)) from None
 
@@ -365,12 +391,12 @@ class BodyReader:
         self._chunks = []
         if self.is_error:
             try:
-                error = run.codec.error(self.status, self.headers, body)
+                error = self._codec.error(self.status, self.headers, body)
             except Exception as exc:
                 error = run.codec_failure(exc)
             raise Failure(self._complete(error))
         try:
-            events = run.codec.decode(self.status, self.headers, body)
+            events = self._codec.decode(self.status, self.headers, body)
         except Exception as exc:
             raise Failure(run.codec_failure(exc)) from None
         out = self._release(events)
@@ -421,3 +447,59 @@ class BodyReader:
             status=self.status,
         )
 
+
+ErrorFor = Callable[[int, Mapping[str, str], bytes], AllmError]
+"""Maps a non-2xx response (status, headers, body) to the error to raise or retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    """A whole 2xx response, for calls that are not event streams (images, files)."""
+
+    status: int
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+class FetchReader:
+    """One bounded response body for `HttpAdapter.fetch` (sans-IO): `finish()`
+    returns the `HttpResult`, or raises `Failure(error(status, headers, body))`."""
+
+    __slots__ = ("_chunks", "_error", "_run", "_size", "done", "headers", "status")
+
+    def __init__(self, run: CallRun, status: int, headers: Mapping[str, str],
+                 error: ErrorFor) -> None:
+        self._run = run
+        self.status = status
+        self.headers = headers
+        self._error = error
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self.done = False
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if not 200 <= self.status < 300:
+            if self._size >= MAX_ERROR_BODY:
+                chunk = chunk[: len(chunk) - (self._size - MAX_ERROR_BODY)]
+                self.done = True
+        elif self._size > MAX_RESPONSE_BODY:
+            raise Failure(AdapterError(
+                "malformed_response",
+                f"{self._run.provider}: response body larger than {MAX_RESPONSE_BODY} bytes",
+                provider=self._run.provider, status=self.status,
+            ))
+        self._chunks.append(chunk)
+
+    def finish(self) -> HttpResult:
+        body = b"".join(self._chunks)
+        self._chunks = []
+        if 200 <= self.status < 300:
+            return HttpResult(self.status, dict(self.headers), body)
+        try:
+            error = self._error(self.status, self.headers, body)
+        except Exception as exc:
+            error = self._run.codec_failure(exc)
+        if getattr(error, "retry_after", 0) is None and hasattr(error, "retry_after"):
+            error.retry_after = parse_retry_after(self.headers)  # type: ignore[attr-defined]
+        raise Failure(error)

@@ -87,7 +87,9 @@ class Call:
 class Adapter(Protocol):
     """A chat provider. `provider` is its short name (``"openai"``)."""
 
-    provider: str
+    @property
+    def provider(self) -> str:  # read-only, so a ClassVar (HttpAdapter) conforms
+        ...
 
     def stream(self, request: Request, call: Call) -> Iterator[Event]:
         """Validate and build eagerly (raise typed errors now), then return a lazy
@@ -107,7 +109,9 @@ class Adapter(Protocol):
 class ImageAdapter(Protocol):
     """An image provider (generation, editing, variations)."""
 
-    provider: str
+    @property
+    def provider(self) -> str:  # read-only, so a ClassVar conforms
+        ...
     supported_operations: frozenset[str]
 
     def generate(self, request: ImageRequest, call: Call) -> ImageResponse: ...
