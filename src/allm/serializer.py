@@ -117,7 +117,7 @@ def _enc_dict(v: dict[Any, Any]) -> dict[str, Any]:
     for k, x in v.items():
         if type(k) is not str:
             f = _Fail("non_string_key")
-            f.detail = f"key {k!r}"
+            f.detail = f"a {type(k).__name__} key"
             raise f
         t = type(x)
         if t is str or t is int or t is bool or x is None:
@@ -283,6 +283,20 @@ def _b64decode(data: Any) -> bytes:
 
 def _dec_tagged(v: dict[str, Any], expected: type | tuple[type, ...] | None) -> Any:
     tag = v.get(_TAG)
+    codec = _BY_TAG.get(tag) if type(tag) is str else None
+    if (codec is None or len(v) != 2 or _DATA not in v
+            or (expected is not None and not issubclass(codec.cls, expected))):
+        return _dec_tagged_slow(v, expected)
+    try:
+        return codec.decode(v[_DATA])
+    except _Fail as e:
+        e.segments.append(_DATA)
+        raise
+
+
+def _dec_tagged_slow(v: dict[str, Any], expected: type | tuple[type, ...] | None) -> Any:
+    """Everything off the fast path: builtin and lazy tags, and every diagnosis."""
+    tag = v.get(_TAG)
     if type(tag) is not str:
         raise _Fail("missing" if tag is None else "invalid_type", _TAG)
     if _DATA not in v:
@@ -391,25 +405,25 @@ def _frozenset_kind(item: _Kind) -> _Kind:
     return _Kind(frozenset(), enc_set, frozenset(), dec_set)
 
 
-def _dict_kind(value: _Kind) -> _Kind:
-    if value is _ANY:
-        def enc_d(v: Any) -> Any:
-            if type(v) is not dict:
-                raise _Fail("invalid_type")
-            return _enc_dict(v) if v else {}
+def _enc_dict_field(v: Any) -> Any:
+    if type(v) is not dict:
+        raise _Fail("invalid_type")
+    return _enc_dict(v) if v else {}
 
-        def dec_d(v: Any) -> Any:
-            if type(v) is not dict:
-                raise _Fail("invalid_type")
-            if _TAG in v:  # an escaped plain dict
-                result = _dec_tagged(v, None)
-                if type(result) is not dict:
-                    raise _Fail("invalid_type")
-                return result
-            return _dec_any(v) if v else {}
 
-        return _Kind(frozenset(), enc_d, frozenset(), dec_d)
-    raise TypeError("only dict[str, Any] fields are supported")  # pragma: no cover
+def _dec_dict_field(v: Any) -> Any:
+    if type(v) is not dict:
+        raise _Fail("invalid_type")
+    if _TAG in v:  # an escaped plain dict
+        result = _dec_tagged(v, None)
+        if type(result) is not dict:
+            raise _Fail("invalid_type")
+        return result
+    return _dec_dict(v) if v else {}
+
+
+# `dict[str, X]` fields: string keys, values as in untyped positions.
+_DICT = _Kind(frozenset(), _enc_dict_field, frozenset(), _dec_dict_field)
 
 
 def _class_kind(cls: type | tuple[type, ...]) -> _Kind:
@@ -497,9 +511,7 @@ def _kind_for(hint: Any) -> _Kind:
     if origin in (frozenset, set):
         return _frozenset_kind(_kind_for(args[0]) if args else _ANY)
     if origin is dict:
-        if args and args[0] is not str:
-            return _ANY
-        return _dict_kind(_ANY)
+        return _DICT if not args or args[0] is str else _ANY
     if origin is Callable or hint is Callable:
         return _SKIP
     if _is_tagged_class(hint):
@@ -636,7 +648,7 @@ _ERROR_FIELD_KINDS: dict[str, _Kind] = {
     "reason": _prim_kind(str),
     "message": _prim_kind(str),
     "provider": _union_kind([_prim_kind(str), _prim_kind(_NoneType)]),
-    "metadata": _dict_kind(_ANY),
+    "metadata": _DICT,
     "status": _union_kind([_prim_kind(int), _prim_kind(_NoneType)]),
     "retry_after": _union_kind([_prim_kind(float), _prim_kind(_NoneType)]),
     "request_id": _union_kind([_prim_kind(str), _prim_kind(_NoneType)]),
