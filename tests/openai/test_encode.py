@@ -190,7 +190,7 @@ def test_chat_neutral_params_and_escape_hatches() -> None:
     )
     assert body["temperature"] == 0.2 and body["top_p"] == 0.9 and body["stop"] == ["END"]
     assert body["seed"] == 7 and body["user"] == "u1" and body["service_tier"] == "flex"
-    assert body["reasoning_effort"] == "low"
+    assert "reasoning_effort" not in body  # gpt-4o does not reason: the param is dropped
     assert body["logprobs"] is True and body["top_logprobs"] == 3
     assert body["metadata"] == {"a": "b"} and body["n"] == 1
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -271,3 +271,35 @@ def test_responses_replays_reasoning_and_item_ids() -> None:
     items = responses(req(user("q"), edited))["input"]
     assert {"role": "assistant", "content": "Something else."} in items
     assert all(i.get("id") != "msg_1" for i in items)
+
+
+@pytest.mark.parametrize(("model", "sampling", "reasoning"), [
+    ("gpt-4o", True, False), ("gpt-4.1-mini", True, False), ("gpt-3.5-turbo", True, False),
+    ("o3-mini", False, True), ("gpt-5", False, True), ("gpt-5-chat-latest", True, False),
+    ("deepseek-reasoner", True, True), ("llama3.1", True, True),
+])
+def test_params_per_model_family(model: str, sampling: bool, reasoning: bool) -> None:
+    params = {"temperature": 0.3, "top_p": 0.5, "reasoning_effort": "low",
+              "reasoning_summary": "auto"}
+    body = chat(req(user("x"), params=params), model=model)
+    assert ("temperature" in body and "top_p" in body) is sampling
+    assert ("reasoning_effort" in body) is reasoning
+    body = responses(req(user("x"), params=params), model=model)
+    assert ("temperature" in body and "top_p" in body) is sampling
+    assert ("reasoning" in body) is reasoning
+
+
+def test_animated_gif_rejected() -> None:
+    frame = b"\x21\xf9\x04\x00\x00\x00\x00\x00\x2c" + b"\x00" * 10
+    still = b"GIF89a" + b"\x00" * 7 + frame + b"\x3b"
+    animated = b"GIF89a" + b"\x00" * 7 + frame + frame + b"\x3b"
+    chat(req(user([Image.from_bytes(still)])))
+    with pytest.raises(ValidationError) as info:
+        chat(req(user([Image.from_bytes(animated)])))
+    assert info.value.errors == [("messages.0.content.0", "unsupported_image_format")]
+
+
+def test_responses_tool_without_description() -> None:
+    tool = Tool(name="t", parameters={"type": "object"})
+    assert responses(req(user("x"), tools=(tool,)))["tools"] == [
+        {"type": "function", "name": "t", "parameters": {"type": "object"}, "strict": False}]

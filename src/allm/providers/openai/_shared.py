@@ -29,6 +29,9 @@ __all__ = [
     "is_reasoning_model",
     "system_role_for",
     "wants_max_completion_tokens",
+    "sampling_params",
+    "accepts_reasoning",
+    "is_animated_gif",
     "build_headers",
     "image_url",
     "preflight_images",
@@ -70,6 +73,29 @@ def prefers_responses(model: str | None) -> bool:
 
 def is_reasoning_model(model: str | None) -> bool:
     return bool(_REASONING_RE.match(_bare(model)))
+
+
+# OpenAI models without reasoning: they reject `reasoning_effort` / `reasoning`.
+_NON_REASONING_RE = re.compile(r"^(gpt-3\.5|gpt-4|gpt-5-chat|chatgpt-4o)", re.IGNORECASE)
+
+
+def sampling_params(model: str | None) -> tuple[str, ...]:
+    """The sampling params `model` accepts. Reasoning models (o-series, gpt-5) reject
+    `temperature` / `top_p` with a 400, so those are dropped for them (the neutral-param
+    rule: a name the target has no equivalent for is ignored)."""
+    return () if is_reasoning_model(model) else ("temperature", "top_p")
+
+
+def accepts_reasoning(model: str | None) -> bool:
+    """False for OpenAI models known not to reason; unknown names (other
+    OpenAI-compatible servers) get the param and decide themselves."""
+    return not _NON_REASONING_RE.match(_bare(model))
+
+
+def is_animated_gif(data: bytes) -> bool:
+    """A GIF with more than one frame (OpenAI accepts only non-animated GIFs): more
+    than one Graphic Control Extension, or a NETSCAPE looping block."""
+    return data.count(b"\x21\xf9\x04") > 1 or b"NETSCAPE2.0" in data
 
 
 def system_role_for(model: str | None) -> str:
@@ -139,6 +165,14 @@ def preflight_images(messages: tuple[Message, ...]) -> None:
                 )
             check_image(part, path=path, allowed_mime=ALLOWED_IMAGE_MIME,
                         max_bytes=MAX_IMAGE_BYTES, provider=PROVIDER)
+            data = part.image.data
+            if part.image.mime_type == "image/gif" and data is not None and is_animated_gif(data):
+                raise ValidationError(
+                    "invalid_image",
+                    f"OpenAI accepts only non-animated GIFs (at {path})",
+                    errors=[(path, "unsupported_image_format")],
+                    provider=PROVIDER,
+                )
             total += part.image.size or 0
     if total > MAX_REQUEST_IMAGE_BYTES:
         raise ValidationError(

@@ -40,11 +40,13 @@ from ...messages import Message, TextPart, ToolCall
 from .._codec import HttpRequest
 from .._common import parse_arguments
 from ._shared import (
+    accepts_reasoning,
     build_headers,
     dumps,
     image_url,
     load_json,
     preflight_images,
+    sampling_params,
     system_role_for,
     usage_from_chat,
     wants_max_completion_tokens,
@@ -183,8 +185,11 @@ def encode_body(request: Request, call: Call, *, stream: bool) -> dict[str, Any]
     fmt = _response_format(request.response_format)
     if fmt is not None:
         body["response_format"] = fmt
-    for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
-                 "user", "service_tier", "reasoning_effort"):
+    names = [*sampling_params(model), "seed", "presence_penalty", "frequency_penalty",
+             "user", "service_tier"]
+    if accepts_reasoning(model):
+        names.append("reasoning_effort")
+    for name in names:
         if params.get(name) is not None:
             body[name] = params[name]
     if params.get("stop") is not None:

@@ -45,6 +45,7 @@ from ...messages import Message, TextPart, ToolCall
 from .._codec import HttpRequest
 from .._common import parse_arguments
 from ._shared import (
+    accepts_reasoning,
     build_headers,
     drop_none,
     dumps,
@@ -52,6 +53,7 @@ from ._shared import (
     is_reasoning_model,
     load_json,
     preflight_images,
+    sampling_params,
     usage_from_responses,
 )
 from .errors import PROVIDER, error_from_payload, error_from_response
@@ -203,8 +205,8 @@ def encode_body(request: Request, call: Call, *, stream: bool) -> dict[str, Any]
         # `strict` defaults to true on Responses function tools: send it explicitly so
         # a schema not written for strict mode is not rejected.
         body["tools"] = [
-            {"type": "function", "name": t.name, "description": t.description or None,
-             "parameters": t.parameters, "strict": bool(t.strict)}
+            {"type": "function", "name": t.name, "parameters": t.parameters,
+             "strict": bool(t.strict), **({"description": t.description} if t.description else {})}
             for t in request.tools
         ]
         if params.get("parallel_tool_calls") is not None:
@@ -216,7 +218,7 @@ def encode_body(request: Request, call: Call, *, stream: bool) -> dict[str, Any]
     fmt = _text_format(request.response_format)
     if fmt is not None:
         body["text"] = {"format": fmt}
-    for name in ("temperature", "top_p", "user", "service_tier"):
+    for name in (*sampling_params(model), "user", "service_tier"):
         if params.get(name) is not None:
             body[name] = params[name]
     if params.get("max_tokens") is not None:
@@ -226,7 +228,7 @@ def encode_body(request: Request, call: Call, *, stream: bool) -> dict[str, Any]
         reasoning["effort"] = params["reasoning_effort"]
     if params.get("reasoning_summary") is not None:
         reasoning["summary"] = params["reasoning_summary"]
-    if reasoning:
+    if reasoning and accepts_reasoning(model):
         body["reasoning"] = reasoning
     include: list[str] = []
     if is_reasoning_model(model):
@@ -459,6 +461,11 @@ class _ResponsesFold:
             summary = "\n\n".join("".join(parts) for parts in self.summaries.values() if parts)
         if summary:
             message_meta["reasoning"] = summary
+        annotations = [a for item in items if item.get("type") == "message"
+                       for part in (item.get("content") or []) if isinstance(part, Mapping)
+                       for a in (part.get("annotations") or []) if isinstance(a, Mapping)]
+        if annotations:
+            metadata["annotations"] = annotations
         if self.refusals:
             refusal = "".join(self.refusals)
             metadata["refusal"] = refusal
