@@ -1,8 +1,8 @@
 """Retry policy: which failures to retry, and how long to wait (pure, no I/O).
 
 Owns `RetryPolicy` and the delay computation. The I/O drivers that actually sleep and
-re-send live in `allm._http.retrying`. A streaming call is retried only while no
-event has reached the caller.
+re-send live in `allm._http.transport` (decisions) and `allm._http.adapter` (shells).
+A streaming call is retried only while no event has reached the caller.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class RetryPolicy:
         retry_after = getattr(error, "retry_after", None)
         if self.respect_retry_after and retry_after is not None and retry_after >= 0:
             return min(float(retry_after), self.max_retry_after) + jitter
-        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        backoff = min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
         return backoff + jitter
 
 

@@ -63,7 +63,8 @@ class Call:
       Never printed (`repr=False`), never serialized.
     - `stream`: wire mode. True = use the provider's streaming endpoint; False = the
       non-streaming endpoint, decoded into the same events.
-    - `retry`: the policy for this call (None = no retry).
+    - `retry`: the policy for this call (None = the adapter's own policy, which
+      defaults to `DEFAULT_RETRY`; pass `NO_RETRY` for none).
     - `timeout`: overall seconds, `read_timeout`: max seconds between stream chunks.
     - `adapter_opts`: adapter-specific options from the engine and the call.
     - `request_id`: shared by everything one outer call does (telemetry).
