@@ -86,3 +86,50 @@ def test_untyped_values_roundtrip(value: Any) -> None:
 @given(st.lists(st.one_of(list(EVENT_STRATEGIES.values())), max_size=3))
 def test_a_list_of_events_roundtrips(events: list[Any]) -> None:
     assert allm.loads(allm.dumps(events)) == events
+
+
+# -- Session (defined in allm.session, registered lazily) ---------------------------------
+
+_SESSION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.none() | st.text(max_size=8),
+    "status": st.sampled_from(["idle", "awaiting_user", "awaiting_tools", "completed", "error"]),
+    "pending_question": st.none() | st.text(max_size=8),
+    "pending_tool_call_id": st.none() | st.text(max_size=8),
+}
+
+
+@pytest.fixture(scope="module")
+def session_strategy() -> st.SearchStrategy[Any]:
+    import dataclasses
+
+    from .strategies import metadata, small_threads, tool_calls, usages
+
+    session_mod = pytest.importorskip("allm.session")
+    known = {**_SESSION_FIELDS, "thread": small_threads, "usage": usages, "metadata": metadata,
+             "pending_tool_calls": st.lists(tool_calls, max_size=2).map(tuple)}
+    names = {f.name for f in dataclasses.fields(session_mod.Session) if f.init}
+    return st.builds(session_mod.Session, **{n: s for n, s in known.items() if n in names})
+
+
+def test_session_roundtrip(session_strategy: st.SearchStrategy[Any]) -> None:
+    @FEW
+    @given(session_strategy)
+    def check(value: Any) -> None:
+        _roundtrip(value)
+
+    check()
+
+
+def test_session_loads_in_a_fresh_process() -> None:
+    """A process that never imported allm.session can load a stored session."""
+    import subprocess
+    import sys
+
+    session_mod = pytest.importorskip("allm.session")
+    blob = allm.dumps(session_mod.Session(status="awaiting_user", pending_question="city?",
+                                          thread=allm.Thread(messages=(allm.user("hi"),))))
+    code = ("import sys, allm; s = allm.loads(sys.stdin.read()); "
+            "print(type(s).__module__, type(s).__name__, s.status, s.pending_question)")
+    out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["allm.session", "Session", "awaiting_user", "city?"]
