@@ -27,7 +27,7 @@ from typing import Any
 from . import telemetry
 from .errors import ToolError
 from .events import Event, StepCompleted
-from .loopgen import NEXT_EVENT, NEXT_TOOL, Emit, Job, OpenModel, RunTools
+from .loopgen import NEXT_TOOL, Emit, Job, OpenModel, Pump, RunTools
 
 __all__ = ["SyncRun", "AsyncRun"]
 
@@ -66,6 +66,34 @@ class _Steps:
             else:
                 self.span.finish()
             self.span = None
+
+
+def _spanned(events: Iterator[Event], span: telemetry.Span) -> Iterator[Event]:
+    """Pull `events` with `span` active, deactivating it before each yield."""
+    span.deactivate()  # `enter` activated it
+    while True:
+        span.activate()
+        try:
+            event = next(events)
+        except StopIteration:
+            return
+        finally:
+            span.deactivate()
+        yield event
+
+
+async def _aspanned(events: AsyncIterator[Event], span: telemetry.Span
+                    ) -> AsyncIterator[Event]:
+    span.deactivate()  # `enter` activated it
+    while True:
+        span.activate()
+        try:
+            event = await events.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            span.deactivate()
+        yield event
 
 
 def _tool_attrs(job: Job, engine: Any) -> dict[str, Any]:
@@ -137,18 +165,26 @@ class SyncRun:
                         steps.emitted(cmd.event)
                     yield cmd.event
                     continue
+                if type(cmd) is Pump:
+                    accept = cmd.accept
+                    events = self._events
+                    assert events is not None
+                    try:
+                        if steps is None:
+                            for event in events:
+                                if accept(event):
+                                    yield event
+                        else:  # the step span is active while pulling, never across a yield
+                            for event in _spanned(events, steps.enter(cmd)):
+                                if accept(event):
+                                    yield event
+                    except Exception as e:
+                        exc = e
+                    self._close_events()
+                    continue
                 span = steps.enter(cmd) if steps is not None else None
                 try:
-                    if cmd is NEXT_EVENT:
-                        try:
-                            assert self._events is not None
-                            send = next(self._events)
-                        except StopIteration:
-                            self._close_events()
-                        except Exception as e:
-                            self._close_events()
-                            exc = e
-                    elif cmd is NEXT_TOOL:
+                    if cmd is NEXT_TOOL:
                         send = self._next_done()
                     elif type(cmd) is OpenModel:
                         self._close_events()
@@ -305,18 +341,26 @@ class AsyncRun:
                         steps.emitted(cmd.event)
                     yield cmd.event
                     continue
+                if type(cmd) is Pump:
+                    accept = cmd.accept
+                    events = self._events
+                    assert events is not None
+                    try:
+                        if steps is None:
+                            async for event in events:
+                                if accept(event):
+                                    yield event
+                        else:  # the step span is active while pulling, never across a yield
+                            async for event in _aspanned(events, steps.enter(cmd)):
+                                if accept(event):
+                                    yield event
+                    except Exception as e:
+                        exc = e
+                    await self._close_events()
+                    continue
                 span = steps.enter(cmd) if steps is not None else None
                 try:
-                    if cmd is NEXT_EVENT:
-                        try:
-                            assert self._events is not None
-                            send = await self._events.__anext__()
-                        except StopAsyncIteration:
-                            await self._close_events()
-                        except Exception as e:
-                            await self._close_events()
-                            exc = e
-                    elif cmd is NEXT_TOOL:
+                    if cmd is NEXT_TOOL:
                         send = self._done.pop(0)
                     elif type(cmd) is OpenModel:
                         await self._close_events()

@@ -12,7 +12,9 @@ Commands and what the driver sends back:
 - `Emit(event)`: hand the event to the consumer; sends None.
 - `OpenModel(request, call, filters)`: start the adapter's stream (pre-flight errors
   are thrown back in); sends None.
-- `NEXT_EVENT`: the next adapter event, or None when the stream ended.
+- `Pump(accept)`: run the open stream to its end, handing each event to `accept`
+  (the loop's fold) and yielding the ones it keeps; sends None (an exception the
+  adapter raised mid-stream is thrown back in).
 - `RunTools(jobs)`: start every job concurrently; sends None.
 - `NEXT_TOOL`: the next finished job as ``(index, value, exception)``, in completion
   order.
@@ -62,7 +64,7 @@ __all__ = [
     "OpenModel",
     "RunTools",
     "Job",
-    "NEXT_EVENT",
+    "Pump",
     "NEXT_TOOL",
     "chat_flow",
     "step_flow",
@@ -103,6 +105,13 @@ class RunTools:
     max_concurrency: int
 
 
+@dataclass(frozen=True, slots=True)
+class Pump:
+    """Run the open model stream to its end, yielding each event `accept` keeps."""
+
+    accept: Callable[[Event], bool]
+
+
 class _Next:
     __slots__ = ("name",)
 
@@ -113,7 +122,6 @@ class _Next:
         return self.name
 
 
-NEXT_EVENT = _Next("NEXT_EVENT")
 NEXT_TOOL = _Next("NEXT_TOOL")
 
 Flow = Generator[Any, Any, Any]
@@ -201,18 +209,24 @@ def step_flow(
     collector = StreamCollector()
     apply = collector.apply
     on_event = cfg.on_event
-    while True:
-        try:
-            event = yield NEXT_EVENT
-        except AllmError as exc:  # an adapter that raised instead of emitting
-            event = ErrorEvent(error=exc)
-        if event is None:
-            break
+    keep_all = cfg.emit_text_deltas and cfg.emit_tool_deltas and on_event is None
+
+    def accept(event: Any) -> bool:
+        # Called by the driver for every adapter event, with no generator round trip
+        # per event: this is the streaming hot path.
         apply(event)
+        if keep_all and type(event) is not RawChunk:
+            return True
         if on_event is not None:
             on_event(event)
-        if _keep(cfg, event):
-            yield Emit(event)
+        return _keep(cfg, event)
+
+    try:
+        yield Pump(accept)
+    except AllmError as exc:  # an adapter that raised mid-stream instead of emitting
+        error_event = ErrorEvent(error=exc)
+        apply(error_event)
+        yield Emit(error_event)
     response = finish_response(collector, request, call, raise_error=False,
                                provider=getattr(cfg.engine, "provider", None))
 
