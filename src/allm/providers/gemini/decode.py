@@ -144,6 +144,9 @@ class ResponseState:
         self.usage: Mapping[str, Any] | None = None
         self.extras: dict[str, Any] = {}
         self.seen_candidate = False
+        # Output media (`inlineData` parts: images from image-capable models), in order,
+        # for `GeminiImages`; chat keeps them only as raw parts for replay.
+        self.inline_data: list[dict[str, Any]] = []
 
     # -- input ------------------------------------------------------------------------
 
@@ -231,6 +234,9 @@ class ResponseState:
         # Anything else (executableCode, codeExecutionResult, server-side toolCall /
         # toolResponse, inlineData, a bare signature) is kept verbatim for replay.
         self.parts.append({"type": "raw", "part": dict(part)})
+        inline = part.get("inlineData")
+        if isinstance(inline, Mapping) and part.get("thought") is not True:
+            self.inline_data.append(dict(inline))
 
     def _function_call(self, call: Mapping[str, Any], sig: str | None,
                        events: list[Event]) -> None:

@@ -44,6 +44,7 @@ Decisions (where the issue was silent):
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -157,9 +158,12 @@ def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
         if isinstance(current, dict) and isinstance(value, Mapping):
             _merge(current, value)
         elif key == "tools" and isinstance(current, list) and isinstance(value, list):
-            current.extend(value)
+            current.extend(copy.deepcopy(value))
+        elif isinstance(value, Mapping):
+            target[key] = {}
+            _merge(target[key], value)
         else:
-            target[key] = value
+            target[key] = copy.deepcopy(value)  # never alias (or later mutate) the caller's
 
 
 def _safety_settings(value: Any) -> list[Any] | None:
