@@ -79,7 +79,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     args = ap.parse_args()
 
-    thread = build_thread(args.messages)
+    thread: Any = build_thread(args.messages)
+    try:  # what issue 10 names: a stored session holding the thread
+        from allm.session import Session
+
+        thread = Session(status="idle", thread=thread)
+        kind = "Session"
+    except ImportError:
+        kind = "Thread"
     blob = allm.dumps(thread)
     assert allm.loads(blob) == thread
     rows: list[tuple[str, float, float]] = []
@@ -90,7 +97,7 @@ def main() -> None:
     obj = json.loads(blob)
     rows.append(("allm.from_jsonable", *median_ms(
         lambda: serializer.from_jsonable(obj), args.rounds)))
-    print(f"{args.messages} messages, allm JSON {len(blob):,} bytes")
+    print(f"{kind} of {args.messages} messages, allm JSON {len(blob):,} bytes")
     try:
         from pydantic_ai.messages import ModelMessagesTypeAdapter as ta
     except ImportError:
