@@ -523,7 +523,8 @@ class Span:
             op = "generate_content" if gen_provider == "gcp.gemini" else "chat"
             title = f"{op} {model}" if model else op
             attrs["gen_ai.operation.name"] = op
-            attrs["gen_ai.request.stream"] = self.name == "stream"
+            wire = d.get("stream")  # the wire mode when the call site knows it
+            attrs["gen_ai.request.stream"] = bool(wire) if wire is not None else self.name == "stream"
             kind = trace.SpanKind.CLIENT
         elif self.name == "tool":
             tool = d.get("tool_name") or d.get("tool")
