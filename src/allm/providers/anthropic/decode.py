@@ -136,12 +136,21 @@ def usage_from(raw: Mapping[str, Any]) -> Usage:
 class _Block:
     """One content block being assembled (mutable, internal)."""
 
-    __slots__ = ("json_parts", "kind", "raw")
+    __slots__ = ("json_parts", "kind", "parts", "raw")
 
     def __init__(self, raw: dict[str, Any]) -> None:
         self.raw = raw
         self.kind: str = raw.get("type") or "unknown"
         self.json_parts: list[str] = []
+        # text / thinking deltas, joined once (`flush`): appending to the block's
+        # string per delta would copy the whole text every time (quadratic).
+        self.parts: list[str] = []
+
+    def flush(self) -> None:
+        if self.parts:
+            key = "thinking" if self.kind == "thinking" else "text"
+            self.raw[key] = (self.raw.get(key) or "") + "".join(self.parts)
+            self.parts = []
 
 
 class MessageDecoder:
@@ -260,15 +269,17 @@ class MessageDecoder:
     def _delta(self, data: Mapping[str, Any]) -> list[Event]:
         b = self._blocks.get(data.get("index"))  # type: ignore[arg-type]
         delta = data.get("delta")
-        if b is None or not isinstance(delta, Mapping):
+        if b is None or type(delta) is not dict:
             return []
         dtype = delta.get("type")
-        raw = b.raw
-        if dtype == "text_delta":
-            text = delta.get("text") or ""
-            raw["text"] = raw.get("text", "") + text
+        if dtype == "text_delta":  # the hot path
+            text = delta.get("text")
+            if not text:
+                return []
+            b.parts.append(text)
             self._text.append(text)
-            return [TextDelta(delta=text, id=self._id)] if text else []
+            return [TextDelta(delta=text, id=self._id)]
+        raw = b.raw
         if dtype == "input_json_delta":
             part = delta.get("partial_json") or ""
             b.json_parts.append(part)
@@ -280,8 +291,8 @@ class MessageDecoder:
             return [ToolCallDelta(id=raw.get("id") or "", arguments_delta=part)]
         if dtype == "thinking_delta":
             text = delta.get("thinking") or ""
-            raw["thinking"] = raw.get("thinking", "") + text
             if text:
+                b.parts.append(text)
                 return [RawChunk(data={"type": "thinking_delta", "delta": text})]
             return []
         if dtype == "citations_delta":
@@ -303,6 +314,7 @@ class MessageDecoder:
         b = self._blocks.get(data.get("index"))  # type: ignore[arg-type]
         if b is None:
             return []
+        b.flush()
         raw = b.raw
         kind = b.kind
         if b.json_parts:
@@ -369,6 +381,8 @@ class MessageDecoder:
         raw_reason = self._stop_reason
         finish = None if raw_reason is None else FINISH_REASONS.get(raw_reason, "other")
         meta: dict[str, Any] = {}
+        for block in self._blocks.values():
+            block.flush()  # blocks a cut-off stream never stopped
         content = [self._blocks[i].raw for i in sorted(self._blocks)]
         if any(b.kind not in PLAIN_BLOCKS for b in self._blocks.values()):
             meta["anthropic"] = {"content": content}
