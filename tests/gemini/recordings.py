@@ -17,7 +17,8 @@ FILES = sorted(FIXTURES.glob("*.json"))
 # Recordings (or interactions) that are not Gemini generateContent calls.
 NOT_GEMINI_NATIVE = {
     "pydantic-ai__test_compatible_api_with_tool_calls_without_id.json":
-        "Gemini's OpenAI-compatible /openai/chat/completions endpoint (OpenAI wire format)",
+        "Gemini's OpenAI-compatible endpoint (OpenAI wire format): replayed through "
+        "allm.providers.OpenAI in test_openai_compat.py",
 }
 
 
