@@ -174,6 +174,19 @@ def compute_costs(usage: Usage, prices: Mapping[str, Any]) -> tuple[float | None
     return input_cost, output_cost
 
 
+def _copy_with(value: Any, changes: Mapping[str, Any]) -> Any:
+    """`dataclasses.replace` for our frozen slotted values, without re-running
+    ``__init__`` (about 5x faster; this runs after every model call)."""
+    cls = type(value)
+    slots = getattr(cls, "__slots__", None)
+    if not isinstance(slots, tuple):  # pragma: no cover - not a slotted dataclass
+        return dataclasses.replace(value, **changes)
+    new = object.__new__(cls)
+    for name in slots:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(value, name))
+    return new
+
+
 def _fill(usage: Usage, input_cost: float | None, output_cost: float | None) -> Usage:
     changes: dict[str, Any] = {}
     if usage.input_cost is None and input_cost is not None:
@@ -184,7 +197,7 @@ def _fill(usage: Usage, input_cost: float | None, output_cost: float | None) -> 
     new_out = changes.get("output_cost", usage.output_cost)
     if usage.total_cost is None and new_in is not None and new_out is not None:
         changes["total_cost"] = new_in + new_out
-    return dataclasses.replace(usage, **changes) if changes else usage
+    return _copy_with(usage, changes) if changes else usage  # type: ignore[no-any-return]
 
 
 def _genai_prices_costs(usage: Usage, provider: str, model: str) -> tuple[float | None, float | None]:
@@ -291,4 +304,4 @@ def image_costs(usage: ImageUsage, provider: str | None, model: str | ModelRef |
     new_out = changes.get("output_cost", usage.output_cost)
     if usage.total_cost is None and new_out is not None:
         changes["total_cost"] = (new_in or 0.0) + new_out
-    return dataclasses.replace(usage, **changes) if changes else usage
+    return _copy_with(usage, changes) if changes else usage  # type: ignore[no-any-return]
