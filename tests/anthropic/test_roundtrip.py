@@ -14,13 +14,15 @@ import httpx2
 import pytest
 
 from allm.engine import make_engine
-from allm.loop import achat
-from allm.messages import user
+from allm.events import TextDelta
+from allm.facade import generate, stream_generate
+from allm.loop import achat, chat
+from allm.messages import system, user
 from allm.serializer import dumps, loads
 from allm.session import Session
 from allm.tool import Tool
 
-from .recordings import FILES, load, normalize
+from .recordings import FILES, load, normalize, recorded_message
 
 SIGNATURE = "EqQBCkYIBxgCKkB" + "x" * 40 + "=="
 
@@ -125,3 +127,53 @@ def test_recorded_thinking_conversation_through_session() -> None:
     assert normalize(seen[0]) == normalize(first.request)
     assert normalize(seen[1]) == normalize(second.request)
     assert [m.role for m in session.messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_recorded_parallel_tool_calls_through_chat() -> None:
+    """The recorded four parallel tool calls: `allm.chat` runs them (concurrently) and
+    sends their results back in one user turn, exactly as recorded."""
+    [path] = [p for p in FILES if p.name.endswith("test_multiple_parallel_tool_calls.json")]
+    first, second = load(path)
+    reply = json.loads(first.body)
+    results = {b["tool_use_id"]: b["content"] for b in second.request["messages"][2]["content"]}
+    by_person = {b["input"]["name"]: results[b["id"]]
+                 for b in reply["content"] if b["type"] == "tool_use"}
+    spec = first.request["tools"][0]
+    tool = Tool(name=spec["name"], description=spec["description"],
+                parameters=spec["input_schema"], handler=lambda args: by_person[args["name"]])
+    seen: list[dict[str, Any]] = []
+    client = httpx2.Client(transport=httpx2.MockTransport(
+        server([reply, json.loads(second.body)], seen)))
+    engine = make_engine("anthropic:claude-haiku-4-5", tools=[tool], http_client=client,
+                         params={"max_tokens": 4096})
+    question = first.request["messages"][0]["content"][0]["text"]
+    result = chat(engine, [system(first.request["system"]), user(question)],
+                  tool_choice="auto")
+    assert result.final_response is not None
+    assert result.final_response.output_text == json.loads(second.body)["content"][0]["text"]
+    assert normalize(seen[0]) == normalize(first.request)
+    assert normalize(seen[1]) == normalize(second.request)
+    assert result.usage.input_tokens == 423 + 771
+
+
+def test_recorded_thinking_stream_through_generate_and_stream_generate() -> None:
+    [path] = [p for p in FILES if p.name.endswith("test_anthropic_model_thinking_part_stream.json")]
+    [it] = load(path)
+    expected_message = recorded_message(it)
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"},
+                               content=it.body.encode())
+
+    client = httpx2.Client(transport=httpx2.MockTransport(handler))
+    engine = make_engine("anthropic:claude-sonnet-4-0", http_client=client,
+                         params={"thinking": 1024, "max_tokens": 4096})
+    question = it.request["messages"][0]["content"][0]["text"]
+    resp = generate(engine, [user(question)], stream=True)
+    thinking, text = expected_message["content"]
+    assert resp.reasoning == thinking["thinking"]
+    assert resp.output_text == text["text"]
+    assert resp.message is not None
+    assert resp.message.metadata["anthropic"]["content"][0]["signature"] == thinking["signature"]
+    events = list(stream_generate(engine, [user(question)]))
+    assert "".join(e.delta for e in events if isinstance(e, TextDelta)) == text["text"]
