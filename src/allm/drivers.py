@@ -7,7 +7,8 @@ decision lives in the generator.
 
 - Sync: tools run in a `ThreadPoolExecutor` (each job in a copy of the caller's
   contextvars); a call that exceeds its timeout is abandoned (Python threads
-  cannot be killed) and reported as ``ToolError("timeout")``. Results reach the
+  cannot be killed) and reported as ``ToolError("timeout")``; its thread runs on
+  to its end (and the interpreter waits for it at exit). Results reach the
   generator in completion order, as they finish.
 - Async: tools run in an anyio task group, each under `anyio.move_on_after`; async
   handlers are cancelled on timeout, sync ones run in worker threads and are
@@ -123,7 +124,6 @@ class SyncRun:
         self._started: dict[int, float] = {}
         self._done: list[tuple[int, Any, BaseException | None]] = []
         self._timeout: float | None = None
-        self._first: Any = None
 
     def start(self) -> SyncRun:
         from .facade import model_events
@@ -132,10 +132,9 @@ class SyncRun:
             cmd = next(self.flow)
             while isinstance(cmd, Emit):  # nothing is emitted before the first call today
                 cmd = self.flow.send(None)
-            if isinstance(cmd, OpenModel):
-                self._events = model_events(self.engine, cmd.request, cmd.call, cmd.filters)
-            else:  # pragma: no cover - the flow always opens the model first
-                self._first = cmd
+            if not isinstance(cmd, OpenModel):  # pragma: no cover - it always opens first
+                raise RuntimeError(f"the loop must open the model first, got {cmd!r}")
+            self._events = model_events(self.engine, cmd.request, cmd.call, cmd.filters)
         except StopIteration as stop:
             self.result = stop.value
             self.flow.close()
@@ -309,9 +308,9 @@ class AsyncRun:
             cmd = next(self.flow)
             while isinstance(cmd, Emit):
                 cmd = self.flow.send(None)
-            if isinstance(cmd, OpenModel):
-                self._events = amodel_events(self.engine, cmd.request, cmd.call,
-                                             cmd.filters)
+            if not isinstance(cmd, OpenModel):  # pragma: no cover - it always opens first
+                raise RuntimeError(f"the loop must open the model first, got {cmd!r}")
+            self._events = amodel_events(self.engine, cmd.request, cmd.call, cmd.filters)
         except StopIteration as stop:
             self.result = stop.value
             self.flow.close()
