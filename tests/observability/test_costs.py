@@ -154,3 +154,46 @@ def test_price_source_genai_prices_falls_back_when_absent() -> None:
     assert costed.input_cost == pytest.approx(2.5)  # genai-prices or bundled: same price
     with pytest.raises(Exception, match="price_source"):
         catalog.configure(price_source="nope")
+
+
+class _StubGenaiPrices:
+    """Stands in for pydantic's genai-prices (an optional dependency)."""
+
+    calls: list[tuple[Any, str, str]] = []
+
+    class Usage:
+        def __init__(self, **kw: Any) -> None:
+            self.kw = kw
+
+    class _Calc:
+        input_price = 1.5
+        output_price = 0.5
+
+    @classmethod
+    def calc_price(cls, usage: Any, model_ref: str, provider_id: str) -> Any:
+        cls.calls.append((usage.kw, model_ref, provider_id))
+        if model_ref == "unknown-to-it":
+            raise LookupError(model_ref)
+        return cls._Calc()
+
+
+def test_genai_prices_source_with_stub(monkeypatch: pytest.MonkeyPatch) -> None:
+    from allm.catalog import _checks
+
+    monkeypatch.setattr(_checks, "_genai_prices", _StubGenaiPrices)
+    _StubGenaiPrices.calls.clear()
+    usage = Usage(input_tokens=100, output_tokens=5, cached_input_tokens=40)
+    catalog.configure(price_source="genai-prices")
+    costed = catalog.populate_costs(usage, "gemini", "gemini-2.5-flash")
+    assert (costed.input_cost, costed.output_cost, costed.total_cost) == (1.5, 0.5, 2.0)
+    assert _StubGenaiPrices.calls == [({"input_tokens": 100, "cache_read_tokens": 40,
+                                        "cache_write_tokens": None, "output_tokens": 5},
+                                       "gemini-2.5-flash", "google")]
+    # a model genai-prices does not know falls back to the bundled prices
+    fallback = catalog.populate_costs(usage, "openai", "unknown-to-it")
+    assert fallback.total_cost is None  # and the bundled catalog does not know it either
+    catalog.configure(price_source="auto")
+    bundled = catalog.populate_costs(Usage(input_tokens=1_000_000, output_tokens=0), "openai", "gpt-4o")
+    assert bundled.input_cost == pytest.approx(2.5)  # "auto": bundled first
+    other = catalog.populate_costs(usage, "openai", "not-in-the-catalog")
+    assert other.total_cost == 2.0  # "auto": genai-prices for models we have no price for
