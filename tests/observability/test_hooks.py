@@ -212,3 +212,14 @@ def test_no_handlers_is_cheap_and_silent() -> None:
         sp.set_response(None)
         sp.first_chunk()
     telemetry.emit("adapter.retry", {"attempt": 1})
+
+
+def test_abandoned_stream_span_ends_when_collected(recorded: list[tuple[str, dict[str, Any]]]) -> None:
+    import gc
+
+    stream = telemetry.span_for_stream("stream", _numbers(5))
+    next(stream)
+    del stream
+    gc.collect()
+    assert [n for n, _ in recorded] == ["stream.start", "stream.stop"]
+    assert telemetry.current_request_id() is None
