@@ -207,12 +207,12 @@ def _int(value: Any) -> int | None:
 
 def _details(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = obj.get(key)
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def usage_from_chat(obj: Any) -> Usage | None:
     """Chat Completions `usage` -> `Usage` (cached and reasoning tokens included)."""
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         return None
     prompt = _details(obj, "prompt_tokens_details")
     completion = _details(obj, "completion_tokens_details")
@@ -230,7 +230,7 @@ def usage_from_chat(obj: Any) -> Usage | None:
 
 def usage_from_responses(obj: Any) -> Usage | None:
     """Responses `usage` -> `Usage`."""
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         return None
     inp = _details(obj, "input_tokens_details")
     out = _details(obj, "output_tokens_details")

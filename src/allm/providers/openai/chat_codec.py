@@ -245,7 +245,7 @@ class _ChatFold:
     def chunk(self, obj: Any) -> list[Event]:
         if self.finished:
             return []
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):
             return []
         if obj.get("error") is not None:
             self.finished = True
@@ -265,18 +265,18 @@ class _ChatFold:
         choices = obj.get("choices")
         if isinstance(choices, list):
             for choice in choices:
-                if isinstance(choice, Mapping) and choice.get("index", 0) in (0, None):
+                if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
                     self._choice(choice, out)
         return out
 
     def _choice(self, choice: Mapping[str, Any], out: list[Event]) -> None:
         delta = choice.get("delta")
-        if isinstance(delta, Mapping):
+        if isinstance(delta, dict):
             content = delta.get("content")
             if isinstance(content, list):  # some compatible servers send parts
                 content = "".join(
                     p.get("text", "") for p in content
-                    if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+                    if isinstance(p, dict) and isinstance(p.get("text"), str)
                 )
             if isinstance(content, str) and content:
                 self.text.append(content)
@@ -295,7 +295,7 @@ class _ChatFold:
             tool_calls = delta.get("tool_calls")
             if isinstance(tool_calls, list):
                 for position, tc in enumerate(tool_calls):
-                    if isinstance(tc, Mapping):
+                    if isinstance(tc, dict):
                         self._tool_delta(position, tc, out)
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
@@ -311,7 +311,7 @@ class _ChatFold:
             if existing is not None and tc_id is not None and tc_id != existing.id:
                 index = max(self.calls) + 1
         fn = tc.get("function")
-        fn = fn if isinstance(fn, Mapping) else {}
+        fn = fn if isinstance(fn, dict) else {}
         entry = self.calls.get(index)
         if entry is None:
             entry = _Call(index=index, id=tc_id or f"call_{index}")
@@ -405,18 +405,18 @@ def _as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
     """A non-streaming `chat.completion` as the one chunk a stream would have sent."""
     choices = []
     for choice in body.get("choices") or []:
-        if not isinstance(choice, Mapping):
+        if not isinstance(choice, dict):
             continue
         message = choice.get("message")
-        message = message if isinstance(message, Mapping) else {}
+        message = message if isinstance(message, dict) else {}
         delta = dict(message)
         calls = message.get("tool_calls")
         if isinstance(calls, list):
             delta["tool_calls"] = [
-                {**tc, "index": i} for i, tc in enumerate(calls) if isinstance(tc, Mapping)
+                {**tc, "index": i} for i, tc in enumerate(calls) if isinstance(tc, dict)
             ]
         legacy = message.get("function_call")
-        if isinstance(legacy, Mapping) and not calls:
+        if isinstance(legacy, dict) and not calls:
             delta["tool_calls"] = [{"index": 0, "id": "call_0", "function": legacy}]
         choices.append({"index": choice.get("index", 0), "delta": delta,
                         "finish_reason": choice.get("finish_reason")})
@@ -498,7 +498,7 @@ class ChatCodec:
     def decode(self, status: int, headers: Mapping[str, str], body: bytes) -> list[Event]:
         obj = load_json(body, "chat completion")
         fold = _ChatFold(headers=dict(headers))
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):
             raise AdapterError("malformed_response", "OpenAI returned a non-object body",
                                provider=PROVIDER)
         events = fold.chunk(_as_chunk(obj))

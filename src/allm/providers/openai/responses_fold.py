@@ -52,7 +52,7 @@ def _item_text(item: Mapping[str, Any], kind: str = "output_text") -> str:
         return ""
     return "".join(
         str(p.get("text" if kind == "output_text" else "refusal") or "")
-        for p in parts if isinstance(p, Mapping) and p.get("type") == kind
+        for p in parts if isinstance(p, dict) and p.get("type") == kind
     )
 
 
@@ -77,7 +77,7 @@ class ResponsesFold:
         if self.started:
             return
         self.started = True
-        if isinstance(response, Mapping):
+        if isinstance(response, dict):
             self.id = response.get("id") if isinstance(response.get("id"), str) else None
             self.model = response.get("model") if isinstance(response.get("model"), str) else None
         out.append(MessageStarted(id=self.id, model=self.model))
@@ -96,13 +96,13 @@ class ResponsesFold:
         if kind == "response.failed":
             self.finished = True
             response = data.get("response")
-            err = response.get("error") if isinstance(response, Mapping) else None
-            payload = err if isinstance(err, Mapping) else {"message": "the response failed"}
+            err = response.get("error") if isinstance(response, dict) else None
+            payload = err if isinstance(err, dict) else {"message": "the response failed"}
             return [ErrorEvent(error=error_from_payload(payload, headers=self.headers))]
         self._start(None, out)
         if kind == "response.output_item.added":
             item, index = data.get("item"), data.get("output_index")
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 self.added_items[index if isinstance(index, int) else -1 - len(
                     self.added_items)] = dict(item)
             self._item_added(item, out)
@@ -144,7 +144,7 @@ class ResponsesFold:
         out.append(TextDelta(delta=delta, id=item_id or None))
 
     def _item_added(self, item: Any, out: list[Event]) -> None:
-        if not isinstance(item, Mapping) or item.get("type") != "function_call":
+        if not isinstance(item, dict) or item.get("type") != "function_call":
             return
         item_id = str(item.get("id") or item.get("call_id") or "")
         if item_id in self.calls:
@@ -179,7 +179,7 @@ class ResponsesFold:
 
     def _item_done(self, data: Mapping[str, Any], out: list[Event]) -> None:
         item = data.get("item")
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             return
         index = data.get("output_index")
         self.done_items[index if isinstance(index, int) else len(self.done_items)] = dict(item)
@@ -203,13 +203,13 @@ class ResponsesFold:
 
     def _complete(self, response: Any, out: list[Event]) -> None:
         self.finished = True
-        response = response if isinstance(response, Mapping) else {}
+        response = response if isinstance(response, dict) else {}
         output = response.get("output")
         if isinstance(output, list) and output:
             # The final response object is authoritative for anything a stream
             # skipped (items without added/done events).
             for i, item in enumerate(output):
-                if isinstance(item, Mapping) and i not in self.done_items:
+                if isinstance(item, dict) and i not in self.done_items:
                     self._item_done({"item": item, "output_index": i}, out)
         for call in self.calls.values():
             self._complete_call(call, out)
@@ -219,13 +219,13 @@ class ResponsesFold:
         items = [merged[i] for i in sorted(merged)]
         if isinstance(output, list) and output:
             # Replay what the final object says (OpenAI re-encrypts reasoning there).
-            items = [dict(item) for item in output if isinstance(item, Mapping)]
+            items = [dict(item) for item in output if isinstance(item, dict)]
         text = "".join("".join(self.texts[i]) for i in self.text_order)
         if text:
             out.append(TextCompleted(text=text))
         status = response.get("status")
         details = response.get("incomplete_details")
-        detail_reason = details.get("reason") if isinstance(details, Mapping) else None
+        detail_reason = details.get("reason") if isinstance(details, dict) else None
         reason, raw = _finish(status, detail_reason, bool(self.calls), bool(self.refusals))
         usage: Usage | None = usage_from_responses(response.get("usage"))
         metadata: dict[str, Any] = {}
@@ -247,8 +247,8 @@ class ResponsesFold:
         if summary:
             message_meta["reasoning"] = summary
         annotations = [a for item in items if item.get("type") == "message"
-                       for part in (item.get("content") or []) if isinstance(part, Mapping)
-                       for a in (part.get("annotations") or []) if isinstance(a, Mapping)]
+                       for part in (item.get("content") or []) if isinstance(part, dict)
+                       for a in (part.get("annotations") or []) if isinstance(a, dict)]
         if annotations:
             metadata["annotations"] = annotations
         if self.refusals:
@@ -283,7 +283,7 @@ def _summary_text(item: Mapping[str, Any]) -> str:
     if not isinstance(summary, list):
         return ""
     return "\n\n".join(str(s.get("text")) for s in summary
-                       if isinstance(s, Mapping) and isinstance(s.get("text"), str))
+                       if isinstance(s, dict) and isinstance(s.get("text"), str))
 
 
 def _replay_item(item: Mapping[str, Any], texts: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -325,7 +325,7 @@ def as_events(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [{"type": "response.created", "response": body}]
     output = body.get("output")
     for i, item in enumerate(output if isinstance(output, list) else []):
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         kind = item.get("type")
         if kind == "function_call":
