@@ -167,3 +167,22 @@ def test_stream_without_finish_reason() -> None:
 def test_not_json_body() -> None:
     events = decode_body(b"<html>")
     assert len(events) == 1 and events[0].type == "error"
+
+
+def test_stream_cut_short_keeps_usage_so_far() -> None:
+    """The runtime ends a broken stream with an error event; the usage reported so far
+    (cumulative in each Gemini chunk) survives in the fold."""
+    from allm.errors import AdapterError
+    from allm.events import ErrorEvent, RawChunk
+
+    decoder = GeminiStreamDecoder()
+    events = decoder.feed(sse({"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "Half an ans"}]}}], "usageMetadata": {"promptTokenCount": 9,
+                                                     "candidatesTokenCount": 3,
+                                                     "totalTokenCount": 12}}))
+    assert isinstance(events[-1], RawChunk)
+    events.append(ErrorEvent(error=AdapterError("network_error", "connection reset")))
+    resp = fold(events)
+    assert resp.output_text == "Half an ans"
+    assert resp.usage.input_tokens == 9 and resp.usage.output_tokens == 3
+    assert resp.finish_reason == "error"

@@ -426,7 +426,7 @@ def test_tool_call_events_are_whole_calls() -> None:
     events = codec_events(model_calls(path)[0])
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["MessageStarted"] + ["ToolCallStarted", "ToolCallCompleted"] * 3 + [
-        "MessageCompleted"]
+        "RawChunk", "MessageCompleted"]
     done = [e for e in events if isinstance(e, ToolCallCompleted)]
     assert done[0].metadata["gemini"]["thoughtSignature"].startswith("Es8FCswF")
     assert "gemini" not in done[1].metadata and "gemini" not in done[2].metadata

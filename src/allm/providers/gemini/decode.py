@@ -5,8 +5,8 @@ time. A non-streaming body is one such object and a ``streamGenerateContent?alt=
 stream is a sequence of them (one per SSE ``data:`` line, CRLF-delimited), so
 `decode_body` and `GeminiStreamDecoder` share every decision and emit the same events:
 
-    message_started, (text_delta | tool_call_started, tool_call_completed)*,
-    text_completed?, message_completed          (or: message_started?, error)
+    message_started, (text_delta | tool_call_started, tool_call_completed | raw_chunk)*,
+    text_completed?, message_completed          (or: message_started?, ..., error)
 
 - Only ``candidates[0]`` is read (allm asks for one candidate).
 - Text parts -> `TextDelta` per part; ``thought: true`` parts are reasoning, joined into
@@ -31,8 +31,9 @@ stream is a sequence of them (one per SSE ``data:`` line, CRLF-delimited), so
   which), everything else -> other. `raw_finish_reason` is always the wire value.
 - A blocked prompt (``promptFeedback.blockReason``, no candidate) finishes with
   content_filter and the block reason as `raw_finish_reason`, streaming or not.
-- ``usageMetadata``: the last report wins and is put on `message_completed` (whose
-  `usage` replaces what was folded). output_tokens = candidates + thoughts (allm's
+- ``usageMetadata``: each chunk's report is cumulative; a changed one is emitted as
+  `RawChunk(usage=...)` (so a stream that breaks keeps its usage so far) and the last
+  one is put on `message_completed` (whose `usage` replaces what was folded). output_tokens = candidates + thoughts (allm's
   Usage counts reasoning inside output); reasoning_tokens = thoughtsTokenCount;
   cached_input_tokens = cachedContentTokenCount; input_tokens = promptTokenCount
   (which already includes the cached part); toolUsePromptTokenCount goes to `extra`.
@@ -54,6 +55,7 @@ from ...events import (
     Event,
     MessageCompleted,
     MessageStarted,
+    RawChunk,
     TextCompleted,
     TextDelta,
     ToolCallCompleted,
@@ -168,8 +170,9 @@ class ResponseState:
             self.started = True
             events.append(MessageStarted(id=self.response_id, model=self.model_version))
         usage = chunk.get("usageMetadata")
-        if isinstance(usage, Mapping):
-            self.usage = usage
+        new_usage = isinstance(usage, Mapping) and usage != self.usage
+        if new_usage:
+            self.usage = usage  # type: ignore[assignment]
         feedback = chunk.get("promptFeedback")
         if isinstance(feedback, Mapping):
             self.prompt_feedback = dict(feedback)
@@ -181,6 +184,10 @@ class ResponseState:
                               and c.get("index", 0) == 0), None)
             if candidate is not None:
                 self._candidate(candidate, events)
+        if new_usage and self.usage is not None:
+            # Usage so far (cumulative in every chunk), so a stream cut short still
+            # reports it; `message_completed` repeats the final figures.
+            events.append(RawChunk(usage=usage_from_metadata(self.usage)))
         return events
 
     def _candidate(self, candidate: Mapping[str, Any], events: list[Event]) -> None:

@@ -28,8 +28,10 @@ Decisions (where the issue was silent):
   (``thought_signature_fallback=False`` turns that off).
 - Tool results: `functionResponse.response` must be an object. A JSON object result is
   sent as is; anything else is wrapped as ``{"output": value}`` and a failed tool as
-  ``{"error": value}``: those are the two keys the reference names ("use "output" for
-  the function output and "error" for error details").
+  ``{"error": value}``, the two keys the reference defines (FunctionResponse.response:
+  'Use "output" key to specify function output and "error" key to specify error
+  details (if any). If "output" and "error" keys are not specified, then whole
+  "response" is treated as function output.'). Tool text that is JSON is sent parsed.
 - Function-call ids are always sent (the model's own, or the stable one the decoder
   synthesized); the recorded traffic shows the API accepts client-chosen ids.
 - URL images: ``gs://`` and Files API URIs become `fileData`; other http(s) URLs raise
