@@ -185,3 +185,19 @@ def test_repr_and_events_never_show_the_key() -> None:
     assert last.error.reason == "authentication_failed"
     assert "sk-very-secret" not in repr(events)
     assert "sk-very-secret" not in str(last.error.to_fields())
+
+
+def test_engine_spec_and_lazy_provider_name() -> None:
+    import allm.providers
+
+    assert allm.providers.OpenAI is OpenAI
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        assert request.url == "http://localhost:11434/v1/chat/completions"
+        assert json.loads(request.content)["model"] == "llama3.1:8b"
+        return httpx2.Response(200, json=CHAT_BODY)
+
+    engine = make_engine("openai:llama3.1:8b", base_url="http://localhost:11434/v1",
+                         endpoint="chat", http_client=mock(handler), retry=False)
+    assert isinstance(engine.adapter, OpenAI)
+    assert generate(engine, [user("hi")], api_key="ollama").output_text == "Hello there"
