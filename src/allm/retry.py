@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import AllmError, ValidationError
 
-__all__ = ["RetryPolicy", "DEFAULT_RETRY", "resolve_retry"]
+__all__ = ["RetryPolicy", "DEFAULT_RETRY", "resolve_retry", "next_delay"]
 
 DEFAULT_RETRY_ON: frozenset[int | str] = frozenset(
     {408, 409, 429, 500, 502, 503, 504, 529, "timeout", "network_error",
@@ -57,6 +57,29 @@ class RetryPolicy:
             return min(float(retry_after), self.max_retry_after) + jitter
         backoff = min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
         return backoff + jitter
+
+
+def next_delay(
+    policy: RetryPolicy,
+    error: AllmError,
+    attempt: int,
+    *,
+    remaining: float | None = None,
+    on_retry: Any = None,
+) -> float | None:
+    """The retry decision every driver shares (HTTP chat/fetch runs, image calls):
+    seconds to sleep before attempt `attempt + 1`, or None to surface `error`.
+    None when the policy says no, or when waiting would overrun the `remaining`
+    seconds of the overall deadline. Calls ``on_retry(attempt, delay, error)``
+    before returning a delay."""
+    if not policy.should_retry(error, attempt):
+        return None
+    delay = max(0.0, policy.delay(error, attempt))
+    if remaining is not None and delay >= remaining:
+        return None
+    if on_retry is not None:
+        on_retry(attempt, delay, error)
+    return delay
 
 
 DEFAULT_RETRY = RetryPolicy()

@@ -32,7 +32,7 @@ from ..errors import AdapterError, AllmError
 from ..events import ErrorEvent, Event, MessageStarted, RawChunk
 from ..providers._codec import Codec, HttpRequest, StreamDecoder
 from ..providers._errors import parse_retry_after
-from ..retry import RetryPolicy
+from ..retry import RetryPolicy, next_delay
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -211,14 +211,12 @@ class CallRun:
 
     def retry_delay(self, error: AllmError) -> float | None:
         """Seconds to sleep before the next attempt, or None: surface `error`."""
-        if self.yielded or not self.policy.should_retry(error, self.attempt):
+        if self.yielded:
             return None
-        delay = max(0.0, self.policy.delay(error, self.attempt))
-        left = self.remaining()
-        if left is not None and delay >= left:
-            return None  # waiting would overrun the overall timeout
-        if self.on_retry is not None:
-            self.on_retry(self.attempt, delay, error)
+        delay = next_delay(self.policy, error, self.attempt, remaining=self.remaining(),
+                           on_retry=self.on_retry)
+        if delay is None:
+            return None
         data: dict[str, Any] = {
             "provider": self.provider,
             "model": self.model,
