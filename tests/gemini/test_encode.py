@@ -54,6 +54,10 @@ def test_url_and_key_only_in_header() -> None:
                          api_key="k", stream=True)
     assert stream.url.endswith("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse")
     assert stream.headers["accept"] == "text/event-stream"
+    alpha = CODEC.build(Request(messages=(user("hi"),)), Call(
+        model="gemini-3-pro-preview", adapter_opts={"api_version": "v1alpha"}), api_key="k",
+        stream=False)
+    assert "/v1alpha/models/gemini-3-pro-preview:generateContent" in alpha.url
     v1 = GeminiCodec(base_url="http://localhost:9999/", api_version="v1")
     assert v1.url("tunedModels/my-model", stream=False) == (
         "http://localhost:9999/v1/tunedModels/my-model:generateContent")

@@ -5,7 +5,9 @@ Owns URL and header construction and ties together `encode` (request body),
 
 - URL: ``{base_url}/{api_version}/models/{model}:generateContent`` or
   ``...:streamGenerateContent?alt=sse`` (Gemini API reference, "Generating content").
-  A model given as ``models/x`` or ``tunedModels/x`` is used as that resource path.
+  A model given as ``models/x`` or ``tunedModels/x`` is used as that resource path;
+  ``adapter_opts={"api_version": "v1alpha"}`` switches the version for one call
+  (preview features).
 - The key goes ONLY in the ``x-goog-api-key`` header, never in the URL (the
   ``?key=`` form ends up in proxy and server logs).
 - Params: `call.params` overlaid by `request.params` (the request is most specific).
@@ -53,10 +55,11 @@ class GeminiCodec:
 
     # -- request ----------------------------------------------------------------------
 
-    def url(self, model: str, *, stream: bool) -> str:
+    def url(self, model: str, *, stream: bool, api_version: str | None = None) -> str:
         resource = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        prefix = f"{self.base_url}/{self.api_version}" if self.api_version else self.base_url
+        version = (self.api_version if api_version is None else api_version).strip("/")
+        prefix = f"{self.base_url}/{version}" if version else self.base_url
         return f"{prefix}/{quote(resource, safe='/-_.~')}:{method}"
 
     def body(self, request: Request, call: Call) -> dict[str, Any]:
@@ -90,8 +93,10 @@ class GeminiCodec:
             for key, value in extra.items():
                 if str(key).lower() != "x-goog-api-key":
                     headers[str(key)] = str(value)
-        return HttpRequest(method="POST", url=self.url(model, stream=stream), headers=headers,
-                           content=content)
+        version = call.adapter_opts.get("api_version") if call.adapter_opts else None
+        return HttpRequest(method="POST", url=self.url(model, stream=stream,
+                                                       api_version=version),
+                           headers=headers, content=content)
 
     # -- response ---------------------------------------------------------------------
 

@@ -205,7 +205,9 @@ class ResponseState:
         for key, name in (("groundingMetadata", "grounding_metadata"),
                           ("citationMetadata", "citation_metadata"),
                           ("urlContextMetadata", "url_context_metadata"),
-                          ("safetyRatings", "safety_ratings")):
+                          ("safetyRatings", "safety_ratings"),
+                          ("logprobsResult", "logprobs_result"),
+                          ("avgLogprobs", "avg_logprobs")):
             if key in candidate:
                 self.extras[name] = candidate[key]
 
