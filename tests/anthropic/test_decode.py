@@ -208,3 +208,28 @@ def test_events_after_message_stop_are_ignored() -> None:
     assert dec.event(START) == []
     assert dec.close() == []
     assert isinstance(dec.completed(), MessageCompleted)
+
+
+def test_json_body_on_the_streaming_path() -> None:
+    """A gateway that ignores "stream": true and answers JSON still decodes."""
+    message = {"id": "m", "model": "c", "type": "message", "role": "assistant",
+               "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 2},
+               "content": [{"type": "text", "text": "hello"}]}
+    dec = AnthropicCodec().stream_decoder({"Content-Type": "application/json"})
+    events = dec.feed(json.dumps(message).encode()[:10])
+    events += dec.feed(json.dumps(message).encode()[10:]) + dec.close()
+    assert fold(events).output_text == "hello"
+    dec = AnthropicCodec().stream_decoder({"content-type": "application/json"})
+    [ev] = dec.feed(b"<html>") + dec.close()
+    assert isinstance(ev, ErrorEvent)
+
+
+def test_empty_messages_rejected_before_sending() -> None:
+    from allm.errors import ValidationError
+    from allm.providers.base import Call
+    from allm.request import Request
+
+    with pytest.raises(ValidationError) as exc:
+        AnthropicCodec().build(Request(messages=(), model="claude-haiku-4-5"),
+                               Call(model="claude-haiku-4-5"), api_key="k", stream=False)
+    assert exc.value.errors == [("messages", "empty")]

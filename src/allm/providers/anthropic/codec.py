@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AdapterError, ValidationError
 from ...events import ErrorEvent
 from .._codec import HttpRequest
-from .decode import StreamDecoder, decode_message
+from .._errors import header
+from .decode import JsonBodyDecoder, StreamDecoder, decode_message
 from .encode import encode_body
 from .errors import error_from_response
 
@@ -76,6 +77,11 @@ class AnthropicCodec:
                 "invalid_request", "Anthropic needs a model id (e.g. 'claude-sonnet-4-5')",
                 errors=[("model", "missing")], provider=self.provider,
             )
+        if not request.messages:
+            raise ValidationError(
+                "invalid_request", "Anthropic needs at least one message",
+                errors=[("messages", "empty")], provider=self.provider,
+            )
         params = {**call.params, **request.params}
         mode = call.adapter_opts.get("structured_output", self.structured_output)
         if mode not in STRUCTURED_OUTPUT_MODES:
@@ -119,7 +125,10 @@ class AnthropicCodec:
             return [ErrorEvent(error=self.error(status, headers, body))]
         return decode_message(message, structured_tool=self.structured_tool, headers=headers)
 
-    def stream_decoder(self, headers: Mapping[str, str]) -> StreamDecoder:
+    def stream_decoder(self, headers: Mapping[str, str]) -> StreamDecoder | JsonBodyDecoder:
+        content_type = header(headers, "content-type") or ""
+        if "json" in content_type and "event-stream" not in content_type:
+            return JsonBodyDecoder(structured_tool=self.structured_tool, headers=headers)
         return StreamDecoder(structured_tool=self.structured_tool, headers=headers)
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> AdapterError:

@@ -68,6 +68,7 @@ from .errors import error_from_event
 __all__ = [
     "MessageDecoder",
     "StreamDecoder",
+    "JsonBodyDecoder",
     "decode_message",
     "usage_from",
     "FINISH_REASONS",
@@ -470,6 +471,41 @@ class StreamDecoder:
         out = self._events(self._sse.close())
         out.extend(self._messages.close())
         return out
+
+
+class JsonBodyDecoder:
+    """A "streaming" response that arrived as one JSON message (a proxy or gateway that
+    ignored ``"stream": true``): buffered, then decoded like a non-streaming body."""
+
+    __slots__ = ("_chunks", "_headers", "_structured_tool")
+
+    def __init__(
+        self, *, structured_tool: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._chunks: list[bytes] = []
+        self._headers = headers
+        self._structured_tool = structured_tool
+
+    def feed(self, data: bytes) -> list[Event]:
+        self._chunks.append(data)
+        return []
+
+    def close(self) -> list[Event]:
+        body = b"".join(self._chunks)
+        try:
+            message = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            message = None
+        if isinstance(message, dict) and message.get("type") == "error":
+            return [ErrorEvent(error=error_from_event(message, self._headers))]
+        if not isinstance(message, dict):
+            return [ErrorEvent(error=AdapterError(
+                "malformed_response",
+                f"Anthropic returned a body that is not a JSON message: {body[:200]!r}",
+                provider="anthropic",
+            ))]
+        return decode_message(message, structured_tool=self._structured_tool,
+                              headers=self._headers)
 
 
 def decode_message(
