@@ -300,3 +300,16 @@ def test_responses_unknown_items_kept_for_replay_not_crashing() -> None:
     assert resp.message is not None
     kinds = [i["type"] for i in resp.message.metadata["openai"]["items"]]
     assert kinds == ["web_search_call", "future_item", "message"]
+
+
+def test_chat_whole_calls_all_at_index_zero() -> None:
+    raw = chat_sse(
+        chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f",
+                                                                   "arguments": "{}"}}]}),
+        chunk({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g",
+                                                                   "arguments": '{"x":1}'}}]}),
+        chunk({}, "tool_calls"),
+    )
+    resp = fold(run(CHAT, [raw]))
+    assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [
+        ("a", "f", {}), ("b", "g", {"x": 1})]

@@ -307,9 +307,11 @@ class _ChatFold:
         tc_id = tc.get("id") if isinstance(tc.get("id"), str) and tc.get("id") else None
         if not isinstance(index, int):
             index = position
-            existing = self.calls.get(index)
-            if existing is not None and tc_id is not None and tc_id != existing.id:
-                index = max(self.calls) + 1
+        existing = self.calls.get(index)
+        if existing is not None and tc_id is not None and tc_id != existing.id:
+            # Some compatible servers send every call whole, all at index 0 (or with no
+            # index): a new id means a new call. OpenAI sends the id only once per index.
+            index = max(self.calls) + 1
         fn = tc.get("function")
         fn = fn if isinstance(fn, dict) else {}
         entry = self.calls.get(index)
