@@ -113,3 +113,51 @@ def test_fetch_image_failure_is_typed() -> None:
     with pytest.raises(AdapterError) as info:
         adapter.stream(_request(), Call(model="gemini-2.5-flash", api_key="k"))
     assert info.value.status == 404
+
+
+def test_rate_limit_retry_honours_retry_info() -> None:
+    """429 RESOURCE_EXHAUSTED with RetryInfo.retryDelay, then success: one retry that
+    waits what Google asked (not the much longer backoff)."""
+    import time
+
+    from allm.retry import RetryPolicy
+
+    limited = {"error": {"code": 429, "message": "Resource has been exhausted.",
+                         "status": "RESOURCE_EXHAUSTED", "details": [
+                             {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                              "retryDelay": "0.2s"}]}}
+    queue: list[httpx2.Response] = [httpx2.Response(429, json=limited),
+                                    httpx2.Response(200, json=OK)]
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return queue.pop(0)
+
+    adapter = Gemini(http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+                     retry=RetryPolicy(max_attempts=2, base_delay=5.0, max_delay=10.0,
+                                       jitter=0.0))
+    started = time.monotonic()
+    events = list(adapter.stream(Request(messages=(Message(role="user", content="hi"),)),
+                                 Call(model="gemini-2.5-flash", api_key="k", stream=False)))
+    elapsed = time.monotonic() - started
+    assert len(seen) == 2
+    assert not any(isinstance(e, ErrorEvent) for e in events)
+    assert 0.15 <= elapsed < 3.0
+
+
+def test_generate_raises_typed_error_for_recorded_404() -> None:
+    from allm.engine import make_engine
+    from allm.facade import generate
+
+    from .recordings import FILES, model_calls
+
+    [it] = model_calls(next(p for p in FILES if "name_suggestion" in p.name))
+    client = httpx2.Client(transport=httpx2.MockTransport(
+        lambda r: httpx2.Response(404, headers={"content-type": "application/json"},
+                                  content=it.body.encode())))
+    engine = make_engine(f"gemini:{it.model}", http_client=client, retry=False)
+    with pytest.raises(AdapterError) as info:
+        generate(engine, [Message(role="user", content="hello")], api_key="k")
+    assert info.value.reason == "not_found" and info.value.status == 404
+    assert "gemini-3.6-flahs is not found" in info.value.message
