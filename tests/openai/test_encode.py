@@ -303,3 +303,10 @@ def test_responses_tool_without_description() -> None:
     tool = Tool(name="t", parameters={"type": "object"})
     assert responses(req(user("x"), tools=(tool,)))["tools"] == [
         {"type": "function", "name": "t", "parameters": {"type": "object"}, "strict": False}]
+
+
+def test_image_in_assistant_message_rejected() -> None:
+    msg = Message(role="assistant", content=(ImagePart(image=Image.from_bytes(PNG)),))
+    with pytest.raises(ValidationError) as info:
+        responses(req(user("hi"), msg))
+    assert info.value.errors == [("messages.1.content.0", "image_in_assistant_message")]

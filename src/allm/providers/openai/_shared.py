@@ -156,7 +156,7 @@ def preflight_images(messages: tuple[Message, ...]) -> None:
             if not isinstance(part, ImagePart):
                 continue
             path = f"messages.{i}.content.{j}"
-            if message.role in ("system", "tool"):
+            if message.role != "user":  # OpenAI takes images in user messages only
                 raise ValidationError(
                     "invalid_message",
                     f"OpenAI does not accept images in {message.role} messages (at {path})",
