@@ -147,7 +147,7 @@ def image_url(part: ImagePart) -> str:
 
 def preflight_images(messages: tuple[Message, ...]) -> None:
     """Check every image before any request: MIME, per-image and per-request size,
-    and no images where OpenAI cannot take them (system and tool messages)."""
+    and no images where OpenAI cannot take them (any message but a user one)."""
     total = 0
     for i, message in enumerate(messages):
         if isinstance(message.content, str):
