@@ -446,6 +446,10 @@ class StreamReducer:
             if step.metadata.get("halted_reason") == "tool_error" \
                     and "error" not in step.metadata:
                 step = replace(step, metadata={**step.metadata, "error": self._tool_error})
+            # The thread is the truth: the step's tool results in the model's order
+            # (the collector keeps completion order and an ask-user placeholder).
+            added = step.thread.messages[len(self.session.thread.messages):]
+            step = replace(step, tool_results=tuple(m for m in added if m.role == "tool"))
             out = (apply_step_result(self.session, step), step)
         else:
             usage = Usage()

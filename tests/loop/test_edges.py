@@ -143,3 +143,16 @@ def test_reply_with_a_tool_message_and_submit_answers_question() -> None:
     s, _ = s.reply(eng, "again")
     s, _ = s.reply(eng, allm.tool_result("c2", "Bergen"))
     assert transcript(s)[-2][:3] == ("tool", "Bergen", "c2")
+
+
+def test_session_step_result_matches_allm_step() -> None:
+    scripts = [[tc("c2", "get_time", city="b"), tc("c1", "pick_city"),
+                tc("c3", "get_time", city="a")]]
+    base = allm.Session(thread=allm.Thread().add_user("hi"))
+    _, via_session = base.step(engine(scripts))
+    direct = allm.step(engine(scripts), base.thread)
+    assert isinstance(via_session, allm.StepResult)
+    assert via_session.tool_results == direct.tool_results
+    assert [m.tool_call_id for m in direct.tool_results] == ["c2", "c3"]
+    assert via_session.thread == direct.thread
+    assert via_session.metadata["pending_tool_call_id"] == direct.metadata["pending_tool_call_id"]
