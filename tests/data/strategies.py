@@ -23,7 +23,7 @@ keys = st.sampled_from(["__type__", "data", "a", "b", "allm"]) | text
 json_value = st.recursive(
     json_scalar,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(keys, children, max_size=3),
-    max_leaves=8,
+    max_leaves=5,
 )
 # Untyped positions also keep tuples and bytes (tagged on the wire).
 any_value = st.recursive(
@@ -31,10 +31,10 @@ any_value = st.recursive(
     lambda children: (st.lists(children, max_size=3)
                       | st.lists(children, max_size=3).map(tuple)
                       | st.dictionaries(keys, children, max_size=3)),
-    max_leaves=8,
+    max_leaves=5,
 )
-metadata = st.dictionaries(keys, any_value, max_size=3)
-json_dict = st.dictionaries(keys, json_value, max_size=3)
+metadata = st.dictionaries(keys, any_value, max_size=2)
+json_dict = st.dictionaries(keys, json_value, max_size=2)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -73,7 +73,7 @@ messages = st.builds(
     is_error=st.booleans(),
     metadata=metadata,
 )
-threads = st.builds(allm.Thread, messages=st.lists(messages, max_size=4).map(tuple),
+threads = st.builds(allm.Thread, messages=st.lists(messages, max_size=3).map(tuple),
                     metadata=metadata)
 # Inside composite results a shorter thread keeps generation fast.
 small_threads = st.builds(allm.Thread, messages=st.lists(messages, max_size=2).map(tuple))
