@@ -132,12 +132,15 @@ def message(msg: Any) -> None:
     errors = _message_errors(msg)
     bad_parts = [p for p, r in errors if r == "invalid_part_type"]
     metadata: dict[str, Any] = {}
+    text = None
     if bad_parts:
         index = int(bad_parts[0].rsplit(".", 1)[1])
-        got = type(msg.content[index])
-        metadata["invalid_part_type"] = {"expected": ["TextPart", "ImagePart"],
-                                         "got": got.__name__}
-    _raise("invalid_message", errors, metadata=metadata)
+        got = type(msg.content[index]).__name__
+        metadata["invalid_part_type"] = {"expected": ["TextPart", "ImagePart"], "got": got}
+        text = (f"validation failed: content element {index} is not a TextPart or an "
+                f"ImagePart (got: {got}); errors: "
+                + "; ".join(f"{p}: {r}" for p, r in errors))
+    _raise("invalid_message", errors, message=text, metadata=metadata)
 
 
 def _thread_errors(t: Any, prefix: str = "") -> list[FieldError]:

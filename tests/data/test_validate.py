@@ -76,6 +76,7 @@ def test_invalid_part_type_names_what_it_got() -> None:
     assert info.value.errors == [("content.1", "invalid_part_type")]
     assert info.value.metadata["invalid_part_type"] == {
         "expected": ["TextPart", "ImagePart"], "got": "dict"}
+    assert "content element 1 is not a TextPart or an ImagePart (got: dict)" in str(info.value)
 
 
 def test_all_message_errors_are_collected() -> None:
