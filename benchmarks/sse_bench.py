@@ -151,19 +151,25 @@ def main() -> None:
     print(header)
     print("|" + "---|" * (len(runners) + 1))
     for label, chunks in chunkings(events).items():
-        cells = []
         for name, fn in runners.items():
             got = fn(chunks)
             if got != n:
                 raise SystemExit(f"{name} decoded {got} events, expected {n} ({label})")
-            times = []
-            for _ in range(args.repeat):
+        # Interleaved (one run of each library per round) so that load from other
+        # processes on a shared machine hits every library alike.
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(args.repeat):
+            for name, fn in runners.items():
                 gc.collect()
                 t0 = time.perf_counter()
                 fn(chunks)
-                times.append(time.perf_counter() - t0)
-            med = statistics.median(times)
-            cells.append(f"{med * 1e3:.2f} ms ({med / n * 1e9:.0f} ns/ev)")
+                times[name].append(time.perf_counter() - t0)
+        base = statistics.median(times["allm"]) if "allm" in times else None
+        cells = []
+        for name in runners:
+            med = statistics.median(times[name])
+            ratio = f", {med / base:.2f}x" if base else ""
+            cells.append(f"{med * 1e3:.2f} ms ({med / n * 1e9:.0f} ns/ev{ratio})")
         print(f"| {label} ({len(chunks)} chunks) | " + " | ".join(cells) + " |")
 
 
