@@ -302,3 +302,13 @@ def test_model_table(model: str, native: bool, adaptive: bool, max_tokens: int) 
     info = model_info(model)
     assert (info.native_json_schema, info.adaptive_thinking, info.default_max_tokens) == (
         native, adaptive, max_tokens)
+
+
+def test_structured_output_accepts_the_openai_nesting() -> None:
+    nested = {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA}}
+    codec = AnthropicCodec()
+    body = build([user("x")], model="claude-3-5-haiku-latest", response_format=nested,
+                 codec=codec)
+    assert body["tools"][-1] == {"name": "respond_with_json_city", "input_schema": SCHEMA,
+                                 "description": body["tools"][-1]["description"]}
+    assert build([user("x")], response_format={"type": "json_object"}).get("output_config") is None

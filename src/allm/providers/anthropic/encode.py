@@ -352,6 +352,9 @@ def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 def structured_tool_name(response_format: Any) -> str:
     name = response_format.get("name") if isinstance(response_format, Mapping) else None
+    nested = response_format.get("json_schema") if isinstance(response_format, Mapping) else None
+    if name is None and isinstance(nested, Mapping):  # the OpenAI nesting
+        name = nested.get("name")
     clean = _NAME_OK.sub("_", name) if isinstance(name, str) and name else "output"
     return (STRUCTURED_TOOL_PREFIX + clean)[:64]
 
