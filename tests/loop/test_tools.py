@@ -195,3 +195,13 @@ def test_settle_routing() -> None:
     assert "on_tool_error_exception" in halted.metadata
     ask = settle(call(), raw=allm.ask_user("Q?", choices=[1]), encoder=enc)
     assert (ask.kind, ask.question, ask.options) == ("ask_user", "Q?", {"choices": [1]})
+
+
+def test_unresolvable_annotation_becomes_any() -> None:
+    @allm.tool
+    def f(a: int, b: NoSuchType) -> str:  # type: ignore[name-defined]  # noqa: F821
+        return f"{a}{b}"
+
+    assert f.parameters["properties"]["a"]["type"] == "integer"
+    assert "type" not in f.parameters["properties"]["b"]
+    assert ToolExecutor().execute(f, {"a": 1, "b": "x"}, ToolContext()) == "1x"

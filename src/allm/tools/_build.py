@@ -243,10 +243,7 @@ def _from_function(func: Callable[..., Any], opts: dict[str, Any]) -> Tool:
     from pydantic import Field, create_model
 
     summary, arg_docs = parse_docstring(inspect.getdoc(func))
-    try:
-        hints = typing.get_type_hints(func, localns=opts.get("localns"), include_extras=True)
-    except Exception:
-        hints = {}
+    hints = _hints(func, opts.get("localns"))
     context_param: str | None = None
     fields: dict[str, Any] = {}
     params = [p for p in inspect.signature(func).parameters.values()
@@ -281,6 +278,27 @@ def _from_function(func: Callable[..., Any], opts: dict[str, Any]) -> Tool:
     return Tool(name=name, description=description, parameters=model_schema(model),
                 handler=bound, manual=opts["manual"], strict=opts["strict"],
                 metadata=opts["metadata"])
+
+
+def _hints(func: Callable[..., Any], localns: dict[str, Any] | None) -> dict[str, Any]:
+    """Resolved annotations; one that cannot be resolved becomes `Any` (a schema
+    without a type beats refusing the whole tool)."""
+    try:
+        return typing.get_type_hints(func, localns=localns, include_extras=True)
+    except Exception:
+        pass
+    out: dict[str, Any] = {}
+    globalns = getattr(func, "__globals__", {})
+    for name, annotation in getattr(func, "__annotations__", {}).items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, globalns, localns or {})
+            except Exception:
+                annotation = Any
+            if isinstance(annotation, str):  # a quoted annotation under postponed hints
+                annotation = Any
+        out[name] = annotation
+    return out
 
 
 def model_schema(model: Any) -> dict[str, Any]:
