@@ -1,0 +1,117 @@
+"""`OpenAIImages`: the image adapter for OpenAI's Images API (generations, edits,
+variations).
+
+Owns the adapter's configuration and the two thin call shells; the wire format,
+per-model rules and upload checks live in the sans-IO
+`allm.providers.openai.images_codec`, and HTTP (pooled clients, timeouts, retries,
+credential scrubbing) in `allm._http.adapter.HttpAdapter.fetch` / `afetch`.
+
+Order of checks, all before any traffic: operation gate (`unsupported_operation`),
+per-model fields and uploads (`ValidationError` naming the field), then the key
+(`allm.keys`, ``OPENAI_API_KEY``). HTTP and transport failures come back as
+`ImageAdapterError` with the OpenAI error table's reason. Retries: through the facade
+(`allm.generate_image`) the facade retries and hands the adapter ``Call.retry =
+NO_RETRY``; called directly, ``retry=`` here (or ``Call.retry``) applies.
+
+Input images given as URLs are rejected (``unsupported_feature``): the Images API
+takes uploads, and fetching arbitrary URLs is left to the caller
+(``Image.from_bytes(downloaded)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .._http.adapter import HttpAdapter
+from ..errors import AdapterError
+from .openai.adapter import DEFAULT_BASE_URL
+from .openai.errors import PROVIDER
+from .openai.images_codec import OpenAIImagesCodec, image_error
+
+if TYPE_CHECKING:
+    from .._http.adapter import AsyncHttpClient, HttpClient
+    from ..image_types import ImageRequest, ImageResponse
+    from ..retry import RetryPolicy
+    from ._codec import HttpRequest
+    from .base import Call
+
+__all__ = ["OpenAIImages"]
+
+
+class OpenAIImages(HttpAdapter):
+    """OpenAI image generation, editing and variations.
+
+    >>> images = allm.providers.OpenAIImages(model="gpt-image-1")   # doctest: +SKIP
+    >>> engine = allm.engine(image_adapter=images)                  # doctest: +SKIP
+    >>> allm.generate_image(engine, "a lighthouse at dusk").image.save("out.png")  # doctest: +SKIP
+
+    `model` is the default image model (a call's ``model=`` wins; without either the
+    engine's model, and without that OpenAI's server default).
+    """
+
+    provider: ClassVar[str] = PROVIDER
+    supported_operations: frozenset[str] = frozenset({"generate", "edit", "variation"})
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        http_client: HttpClient | None = None,
+        async_http_client: AsyncHttpClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | Mapping[str, Any] | bool | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            http_client=http_client,
+            async_http_client=async_http_client,
+            retry=retry,
+        )
+        self.model = model
+        self.organization = organization
+        self.project = project
+        self._headers = dict(default_headers or {})
+        self.codec = OpenAIImagesCodec(base_url=self.base_url, organization=organization,
+                                       project=project)
+
+    def prepare(self, request: ImageRequest, call: Call) -> tuple[ImageRequest, HttpRequest]:
+        """Gates, checks, key and encoding: the request with its model resolved and the
+        unsent HTTP request (raises typed errors, before any traffic)."""
+        from .. import keys
+
+        if request.model is None and (call.model or self.model):
+            request = replace(request, model=call.model or self.model)
+        self.codec.check(request)  # every input error before the key lookup
+        api_key = keys.resolve(PROVIDER, call.api_key)
+        return request, self.codec.build(request, api_key=api_key,
+                                         default_headers=self._headers)
+
+    def generate(self, request: ImageRequest, call: Call) -> ImageResponse:
+        request, http_request = self.prepare(request, call)
+        try:
+            result = self.fetch(http_request, call, error=self.codec.error)
+        except AdapterError as exc:
+            raise image_error(exc) from None
+        return self.codec.decode(request, result.status, result.headers, result.body,
+                                 request_id=call.request_id)
+
+    async def agenerate(self, request: ImageRequest, call: Call) -> ImageResponse:
+        request, http_request = self.prepare(request, call)
+        try:
+            result = await self.afetch(http_request, call, error=self.codec.error)
+        except AdapterError as exc:
+            raise image_error(exc) from None
+        return self.codec.decode(request, result.status, result.headers, result.body,
+                                 request_id=call.request_id)
