@@ -20,8 +20,9 @@ streaming twins. An illegal operation raises `SessionError` before anything runs
 Differences from the original: the answer to an ask-user question becomes that tool
 call's result (the model sees it where it asked), not a user message after a
 placeholder; `submit_tool_result` takes the engine and continues the loop once the
-last pending call has its result (pass ``engine=None`` to only record it); a cancelled
-stream leaves the session exactly as it was.
+last pending call has its result (pass ``engine=None`` to only record it, e.g. to
+stream the continuation with `stream_continue`); a cancelled stream leaves the
+session exactly as it was.
 """
 
 from __future__ import annotations
