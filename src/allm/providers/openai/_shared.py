@@ -202,7 +202,7 @@ def load_json(body: bytes | str, what: str) -> Any:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # bool is not a token count
 
 
 def _details(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
