@@ -44,6 +44,7 @@ import dataclasses
 import importlib
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -173,6 +174,18 @@ def _enc_any(v: Any) -> Any:
     return _enc_other(v)
 
 
+# A foreign exception's text may quote a URL or header; never let a credential through.
+_SECRET_RE = re.compile(
+    r"((?:[?&](?:key|api_key|apikey|access_token|token)=)|(?:bearer\s+)|(?:x-api-key:\s*)"
+    r"|(?:x-goog-api-key:\s*))[^&\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+def _scrub(text: str) -> str:
+    return _SECRET_RE.sub(r"\1[REDACTED]", text)
+
+
 def _enc_other(v: Any) -> Any:
     t = type(v)
     if t.__name__ == "Call" and t.__module__.startswith("allm."):
@@ -187,7 +200,7 @@ def _enc_other(v: Any) -> Any:
             f.detail = f"unregistered error class {t.__name__}"
             raise f
         return {_TAG: "exception",
-                _DATA: {"type": f"{t.__module__}.{t.__qualname__}", "message": str(v)}}
+                _DATA: {"type": f"{t.__module__}.{t.__qualname__}", "message": _scrub(str(v))}}
     dump = getattr(v, "model_dump", None)
     if callable(dump) and hasattr(t, "model_fields"):  # a pydantic model: its JSON form
         try:
@@ -286,7 +299,9 @@ def _dec_tagged(v: dict[str, Any], expected: type | tuple[type, ...] | None) -> 
     codec = _BY_TAG.get(tag) if type(tag) is str else None
     if (codec is None or len(v) != 2 or _DATA not in v
             or (expected is not None and not issubclass(codec.cls, expected))):
-        return _dec_tagged_slow(v, expected)
+        codec = _check_tagged(v, expected)
+        if codec is None:
+            return _dec_builtin(v[_TAG], v[_DATA])
     try:
         return codec.decode(v[_DATA])
     except _Fail as e:
@@ -294,8 +309,9 @@ def _dec_tagged(v: dict[str, Any], expected: type | tuple[type, ...] | None) -> 
         raise
 
 
-def _dec_tagged_slow(v: dict[str, Any], expected: type | tuple[type, ...] | None) -> Any:
-    """Everything off the fast path: builtin and lazy tags, and every diagnosis."""
+def _check_tagged(v: dict[str, Any], expected: type | tuple[type, ...] | None) -> _Codec | None:
+    """Off the fast path: diagnose a bad tagged object, or resolve a lazy tag
+    (returns its codec) or a builtin one (returns None)."""
     tag = v.get(_TAG)
     if type(tag) is not str:
         raise _Fail("missing" if tag is None else "invalid_type", _TAG)
@@ -307,7 +323,7 @@ def _dec_tagged_slow(v: dict[str, Any], expected: type | tuple[type, ...] | None
     codec = _BY_TAG.get(tag)
     if codec is None:
         if expected is None and tag in _BUILTIN_TAGS:
-            return _dec_builtin(tag, v[_DATA])
+            return None
         codec = _lazy_codec(tag)
         if codec is None:
             f = _Fail("unknown_type", _TAG)
@@ -317,11 +333,7 @@ def _dec_tagged_slow(v: dict[str, Any], expected: type | tuple[type, ...] | None
         f = _Fail("unexpected_type", _TAG)
         f.detail = f"{tag} is not allowed here"
         raise f
-    try:
-        return codec.decode(v[_DATA])
-    except _Fail as e:
-        e.segments.append(_DATA)
-        raise
+    return codec
 
 
 class _Kind(NamedTuple):

@@ -330,3 +330,12 @@ def test_no_api_key_in_dumps_of_an_error() -> None:
     key = "sk-test-RECOGNIZABLE-0123456789"
     err = allm.EngineError("missing_key", provider="openai")
     assert key not in allm.dumps(allm.ErrorEvent(error=err))
+
+
+def test_foreign_exception_text_never_carries_a_credential() -> None:
+    key = "AIzaSy-RECOGNIZABLE-123"
+    cause = RuntimeError(f"GET https://host/v1beta/models/m:generateContent?key={key} failed; "
+                         f"Authorization: Bearer {key}; x-goog-api-key: {key}")
+    text = allm.dumps(allm.AdapterError("network_error", cause=cause))
+    assert key not in text
+    assert "[REDACTED]" in text
