@@ -156,3 +156,32 @@ def test_session_step_result_matches_allm_step() -> None:
     assert [m.tool_call_id for m in direct.tool_results] == ["c2", "c3"]
     assert via_session.thread == direct.thread
     assert via_session.metadata["pending_tool_call_id"] == direct.metadata["pending_tool_call_id"]
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_max_concurrency_bounds_parallel_tools(driver: str) -> None:
+    import threading
+
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def handler(args: dict[str, Any]) -> str:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.03)
+        with lock:
+            state["now"] -= 1
+        return "ok"
+
+    t = allm.Tool(name="t", handler=handler)
+    scripts = [[tc(f"c{i}", "t") for i in range(6)], [("text", "done")]]
+    if driver == "sync":
+        result = allm.chat(engine(scripts, tools=[t]), "hi", max_concurrency=2)
+    else:
+        result = anyio.run(lambda: allm.achat(engine(scripts, tools=[t]), "hi",
+                                              max_concurrency=2))
+    assert result.halted_reason == "completed"
+    assert state["peak"] == 2
+    assert [m.tool_call_id for m in result.thread.messages if m.role == "tool"] == \
+        [f"c{i}" for i in range(6)]
