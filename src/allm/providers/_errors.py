@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ..errors import AdapterError
+from ..errors import AdapterError, AllmError, ImageAdapterError
 
 __all__ = [
     "STATUS_REASONS",
@@ -23,6 +23,7 @@ __all__ = [
     "parse_body",
     "adapter_error",
     "reason_for_status",
+    "image_error",
 ]
 
 STATUS_REASONS: dict[int, str] = {
@@ -134,4 +135,19 @@ def adapter_error(
         request_id=first_header(hdrs, request_id_headers) if hdrs else None,
         body=body,
         metadata=metadata,
+    )
+
+
+def image_error(error: AllmError, provider: str | None = None) -> ImageAdapterError:
+    """An error from the chat error tables or the HTTP runtime (`AdapterError`) as the
+    `ImageAdapterError` image adapters raise: same reason (``unknown`` when image errors
+    have no such reason), message, status, retry delay, request id and body."""
+    if isinstance(error, ImageAdapterError):
+        return error
+    reason = error.reason if error.reason in ImageAdapterError.reasons else "unknown"
+    return ImageAdapterError(
+        reason, error.message, provider=error.provider or provider, cause=error.cause,
+        metadata=error.metadata, status=getattr(error, "status", None),
+        retry_after=getattr(error, "retry_after", None),
+        request_id=getattr(error, "request_id", None), body=getattr(error, "body", None),
     )

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._http.adapter import HttpAdapter
 from ..errors import AdapterError
+from ._errors import image_error
 from .openai.adapter import DEFAULT_BASE_URL
 from .openai.errors import PROVIDER
-from .openai.images_codec import OpenAIImagesCodec, image_error
+from .openai.images_codec import OpenAIImagesCodec
 
 if TYPE_CHECKING:
     from .._http.adapter import AsyncHttpClient, HttpClient
@@ -103,7 +104,7 @@ class OpenAIImages(HttpAdapter):
         try:
             result = self.fetch(http_request, call, error=self.codec.error)
         except AdapterError as exc:
-            raise image_error(exc) from None
+            raise image_error(exc, PROVIDER) from None
         return self.codec.decode(request, result.status, result.headers, result.body,
                                  request_id=call.request_id)
 
@@ -112,6 +113,6 @@ class OpenAIImages(HttpAdapter):
         try:
             result = await self.afetch(http_request, call, error=self.codec.error)
         except AdapterError as exc:
-            raise image_error(exc) from None
+            raise image_error(exc, PROVIDER) from None
         return self.codec.decode(request, result.status, result.headers, result.body,
                                  request_id=call.request_id)

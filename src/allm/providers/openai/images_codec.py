@@ -44,13 +44,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...errors import AllmError, ImageAdapterError, ValidationError
+from ...errors import ImageAdapterError, ValidationError
 from ...image import Image
 from ...image_types import ImageRequest, ImageResponse, ImageUsage
 from ...messages import ImagePart
 from .._codec import HttpRequest
 from .._common import check_image
-from .._errors import header
+from .._errors import header, image_error
 from ._shared import build_headers, dumps
 from .errors import PROVIDER, error_from_response
 
@@ -97,20 +97,6 @@ def model_family(model: str | None) -> str | None:
     if name.startswith("dall-e-2"):
         return "dall-e-2"
     return None
-
-
-def image_error(error: AllmError) -> ImageAdapterError:
-    """Any allm error from the HTTP layer as an `ImageAdapterError` (same reason,
-    status, retry delay, request id and body)."""
-    if isinstance(error, ImageAdapterError):
-        return error
-    reason = error.reason if error.reason in ImageAdapterError.reasons else "unknown"
-    return ImageAdapterError(
-        reason, error.message, provider=error.provider or PROVIDER, cause=error.cause,
-        metadata=error.metadata, status=getattr(error, "status", None),
-        retry_after=getattr(error, "retry_after", None),
-        request_id=getattr(error, "request_id", None), body=getattr(error, "body", None),
-    )
 
 
 def _invalid(field: str, why: str, message: str) -> ValidationError:
@@ -392,7 +378,7 @@ class OpenAIImagesCodec:
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> ImageAdapterError:
         """A non-2xx response, through the OpenAI error table."""
-        return image_error(error_from_response(status, headers, body))
+        return image_error(error_from_response(status, headers, body), PROVIDER)
 
 
 def _form_value(value: Any) -> str:
