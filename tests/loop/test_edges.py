@@ -185,3 +185,15 @@ def test_max_concurrency_bounds_parallel_tools(driver: str) -> None:
     assert state["peak"] == 2
     assert [m.tool_call_id for m in result.thread.messages if m.role == "tool"] == \
         [f"c{i}" for i in range(6)]
+
+
+def test_raw_chunks_and_tool_delta_filters() -> None:
+    script = [("raw_chunk", {"x": 1}),
+              ("tool_call_delta", {"id": "c1", "name": "get_time",
+                                   "arguments_delta": '{"city": "a"}'})]
+    plain = [e.type for e in allm.stream(engine([script, [("text", "ok")]]), "hi")]
+    assert "raw_chunk" not in plain and "tool_call_delta" in plain
+    raw = [e.type for e in allm.stream(engine([script, [("text", "ok")]]), "hi",
+                                      include_raw_chunks=True, emit_tool_deltas=False)]
+    assert "raw_chunk" in raw and "tool_call_delta" not in raw
+    assert raw[-1] == "chat_completed"
