@@ -72,16 +72,29 @@ class HttpAdapter:
     """Base for HTTP chat adapters (OpenAI, Anthropic, Gemini, and yours).
 
     - `base_url`: the provider root, trailing slash removed (`self.base_url`).
-    - `timeout` (whole call, all attempts), `connect_timeout`, `read_timeout` (max
-      gap between bytes, so a stalled stream ends in `AdapterError("timeout")`);
-      `Call.timeout` / `connect_timeout` / `read_timeout` (or the same names in
-      `call.params`, `stream_timeout` = `read_timeout`) override them per call.
+    - `timeout` (whole call, all attempts and retry waits; default 600 s),
+      `connect_timeout` (10 s), `read_timeout` (max gap between bytes, 60 s, so a
+      stalled stream ends in `ErrorEvent(AdapterError("timeout"))`; for the
+      non-stream wire mode it defaults to the overall timeout, since such answers
+      arrive only when complete). `Call.timeout` / `connect_timeout` /
+      `read_timeout` (or the same names in `call.params`, `stream_timeout` =
+      `read_timeout`) override them per call.
     - `http_client` / `async_http_client`: your own clients (proxies, mTLS, limits,
       `httpx2.MockTransport`). Their own timeouts apply unless you set one here or
       per call.
     - `default_headers`: sent with every request (the codec's headers win).
     - `retry`: `RetryPolicy`, a mapping of its fields, True/None (default) or False.
-      A per-call `Call.retry` wins.
+      A per-call `Call.retry` wins (the facade always sets one, from the engine).
+      Retried only while no event has reached the caller: HTTP errors, connection
+      failures, and an error event arriving before any content (leading
+      `message_started` / `raw_chunk` events are held back until content arrives,
+      so a retry never shows the caller a second start).
+    - `on_retry(attempt, delay, error)` (from `Call`) runs before each retry sleep,
+      and `allm.telemetry` gets an ``adapter.retry`` hook event.
+
+    Async callers that stop iterating early should close the iterator
+    (``await it.aclose()`` or `contextlib.aclosing`) so the response is released
+    at once rather than when the generator is garbage collected.
     """
 
     provider: ClassVar[str] = "http"

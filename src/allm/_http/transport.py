@@ -189,7 +189,13 @@ class CallRun:
     def request_kwargs(self, default_headers: Mapping[str, str]) -> dict[str, Any]:
         """Arguments for `client.build_request` (headers: defaults < codec's)."""
         req = self.http_request
-        headers = {**default_headers, **req.headers} if default_headers else dict(req.headers)
+        headers = dict(req.headers)
+        if default_headers:
+            own = {k.lower() for k in headers}
+            headers = {
+                **{k: v for k, v in default_headers.items() if k.lower() not in own},
+                **headers,
+            }
         kwargs: dict[str, Any] = {
             "method": req.method,
             "url": req.url,
