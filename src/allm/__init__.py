@@ -65,6 +65,13 @@ from .tool import Tool
 # `allm.tool` resolves lazily to the `@allm.tool` decorator (allm.tools.tool).
 globals().pop("tool", None)
 
+# The same clash for `allm.engine` (the `allm.engine` module vs the `allm.engine(...)`
+# factory): importing the submodule later (the facade does, lazily) would rebind the
+# name to the module. Load it now (stdlib-only, cheap) so the factory stays bound.
+from . import engine as _engine_module  # noqa: E402
+
+globals()["engine"] = _engine_module.make_engine
+
 __version__ = "0.1.0"
 
 # name -> "module" (attribute of the same name) or "module:attr"
