@@ -48,7 +48,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from .errors import ERROR_TYPES, AllmError, ValidationError
@@ -188,6 +188,18 @@ def _scrub(text: str) -> str:
 
 def _enc_other(v: Any) -> Any:
     t = type(v)
+    # Subclasses of JSON types (StrEnum, IntEnum, OrderedDict, ...) as their plain
+    # form: equal to the original, so a round trip still compares equal.
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, int):
+        return int.__int__(v)
+    if isinstance(v, float):
+        return _enc_float(float.__float__(v))
+    if isinstance(v, Mapping):
+        return _enc_dict(dict(v))
+    if isinstance(v, list):
+        return _enc_list(v)
     if t.__name__ == "Call" and t.__module__.startswith("allm."):
         f = _Fail("not_serializable")
         f.detail = "a Call may hold an API key and is never serialized"
@@ -355,15 +367,28 @@ _SKIP = _Kind(frozenset(), _reject, frozenset(), _reject)  # never serialized (h
 
 
 def _enc_float_field(v: Any) -> Any:
-    if type(v) is float:
-        return _enc_float(v)
+    if isinstance(v, (float, int)) and not isinstance(v, bool):
+        return _enc_float(float.__float__(v)) if isinstance(v, float) else int.__int__(v)
+    raise _Fail("invalid_type")
+
+
+def _enc_str_field(v: Any) -> Any:
+    if isinstance(v, str):  # a StrEnum member, say: stored as its plain value
+        return str.__str__(v)
+    raise _Fail("invalid_type")
+
+
+def _enc_int_field(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool):  # an IntEnum (HTTP status)
+        return int.__int__(v)
     raise _Fail("invalid_type")
 
 
 def _prim_kind(tp: type) -> _Kind:
     if tp is float:  # an int is a fine float; JSON may print 2.0 as 2 elsewhere
         return _Kind(frozenset({int}), _enc_float_field, frozenset({float, int}), _reject)
-    return _Kind(frozenset({tp}), _reject, frozenset({tp}), _reject)
+    enc = _enc_str_field if tp is str else _enc_int_field if tp is int else _reject
+    return _Kind(frozenset({tp}), enc, frozenset({tp}), _reject)
 
 
 def _tuple_kind(item: _Kind) -> _Kind:
@@ -419,7 +444,9 @@ def _frozenset_kind(item: _Kind) -> _Kind:
 
 def _enc_dict_field(v: Any) -> Any:
     if type(v) is not dict:
-        raise _Fail("invalid_type")
+        if not isinstance(v, Mapping):
+            raise _Fail("invalid_type")
+        v = dict(v)
     return _enc_dict(v) if v else {}
 
 

@@ -339,3 +339,23 @@ def test_foreign_exception_text_never_carries_a_credential() -> None:
     text = allm.dumps(allm.AdapterError("network_error", cause=cause))
     assert key not in text
     assert "[REDACTED]" in text
+
+
+def test_subclasses_of_json_types_are_stored_plain() -> None:
+    import collections
+    import enum
+    import http
+
+    class Role(enum.StrEnum):
+        USER = "user"
+
+    m = allm.Message(role=Role.USER, content="x",  # type: ignore[arg-type]
+                     metadata={"od": collections.OrderedDict(a=1), "status": http.HTTPStatus.OK,
+                               "dd": collections.defaultdict(list, {"k": [1]})})
+    loaded = allm.loads(allm.dumps(m))
+    assert loaded == m
+    assert type(loaded.role) is str and type(loaded.metadata["status"]) is int
+    err = allm.AdapterError("rate_limited", status=http.HTTPStatus.TOO_MANY_REQUESTS)
+    assert allm.loads(allm.dumps(err)).status == 429
+    assert allm.loads(allm.dumps(allm.ModelRef(provider="p", id="m",
+                                               limits=types.MappingProxyType({"a": 1})))).limits == {"a": 1}
