@@ -46,6 +46,10 @@ class RetryPolicy:
         """True if `error` on attempt number `attempt` (1-based) should be retried."""
         if attempt >= self.max_attempts:
             return False
+        # A provider can mark a failure as permanent even when its status is usually
+        # transient (OpenAI's 429 `insufficient_quota`: retrying never helps).
+        if error.metadata.get("retryable") is False:
+            return False
         status = getattr(error, "status", None)
         return error.reason in self.retry_on or (status is not None and status in self.retry_on)
 

@@ -21,7 +21,15 @@ _LAZY: dict[str, str] = {
     "GeminiImages": "gemini_images",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Anthropic",
+    "Fake",
+    "FakeImages",
+    "Gemini",
+    "GeminiImages",
+    "OpenAI",
+    "OpenAIImages",
+]
 
 
 def __getattr__(name: str) -> Any:

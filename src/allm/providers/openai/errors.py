@@ -148,6 +148,7 @@ def _build(
         metadata["param"] = param
     if code in _BILLING_CODES or type_ in _BILLING_CODES:
         metadata["insufficient_quota"] = True
+        metadata["retryable"] = False
     return adapter_error(
         provider=PROVIDER,
         status=status,
