@@ -450,6 +450,15 @@ class Span:
     def set_result(self, result: Any) -> None:
         """Keep a step/chat/tool/image result for the stop hook (and its usage for OTel)."""
         self.data["result"] = result
+        if self.name == "image":
+            images = getattr(result, "images", None)
+            self.data["image_count"] = len(images) if isinstance(images, tuple | list) else 0
+            if self._otel is not None:
+                self._otel.set_attribute("allm.image.count", self.data["image_count"])
+                for attr, value in (("gen_ai.response.id", getattr(result, "id", None)),
+                                    ("gen_ai.response.model", getattr(result, "model", None))):
+                    if value is not None:
+                        self._otel.set_attribute(attr, str(value))
         if self._otel is not None:
             response = getattr(result, "final_response", None) or getattr(result, "response", None)
             if response is not None and self.name in ("step", "chat"):
@@ -574,10 +583,14 @@ class Span:
                 otel.set_attribute("gen_ai.request.stop_sequences", [stop])
             elif isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop):
                 otel.set_attribute("gen_ai.request.stop_sequences", list(stop))
-        elif key in ("turn", "step", "max_turns", "n", "operation", "mode", "attempt"):
+        elif key in ("turn", "step", "max_turns", "mode", "attempt"):
             v = _clean(value)
             if v is not None:
                 otel.set_attribute(f"allm.{key}", v)
+        elif key in ("operation", "n", "size", "quality") and self.name == "image":
+            v = _clean(value)
+            if v is not None:
+                otel.set_attribute(f"allm.image.{key}", v)
 
     def _otel_error(self, exc: BaseException) -> None:
         from opentelemetry.trace import Status, StatusCode
