@@ -242,7 +242,7 @@ def _span_attrs(cfg: Any) -> dict[str, Any]:
     engine = cfg.engine
     return {"provider": getattr(engine, "provider", None),
             "model": cfg.model_opts.get("model") or getattr(engine, "model", None),
-            "request_id": cfg.request_id, "engine": engine}
+            "request_id": cfg.request_id, "engine": engine, "session_id": cfg.session_id}
 
 
 def _steps(cfg: Any, traced: bool, single: bool) -> _Steps | None:

@@ -564,6 +564,8 @@ class Span:
             title = f"step {model}" if model else "step"
         if gen_provider:
             attrs["gen_ai.provider.name"] = gen_provider
+        if d.get("session_id"):
+            attrs["gen_ai.conversation.id"] = str(d["session_id"])
         if model:
             attrs["gen_ai.request.model"] = str(model)
         self._otel = tracer.start_span(title, kind=kind, attributes=attrs)

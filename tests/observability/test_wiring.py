@@ -177,3 +177,10 @@ def test_no_telemetry_no_spans_and_usage_untouched_for_fake() -> None:
     result = allm.chat(_engine(), [allm.user(PROMPT)])
     assert result.usage.total_cost is None and result.usage.input_cost is None
     assert (result.usage.input_tokens, result.usage.output_tokens) == (280, 28)
+
+
+def test_session_id_becomes_conversation_id(exporter: Any) -> None:
+    allm.chat(_engine(), [allm.user(PROMPT)], session_id="sess-42")
+    spans = exporter.get_finished_spans()
+    chat = next(s for s in spans if s.parent is None)
+    assert chat.attributes["gen_ai.conversation.id"] == "sess-42"
