@@ -65,6 +65,7 @@ HttpxResponse = httpx2.Response
 Limits = httpx2.Limits
 
 _CAUGHT: tuple[type[BaseException], ...] = (Failure, httpx2.HTTPError, httpx2.InvalidURL, OSError)
+_TIMEOUT_PARAMS = frozenset({"timeout", "connect_timeout", "read_timeout", "stream_timeout"})
 _LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 
 
@@ -125,6 +126,7 @@ class HttpAdapter:
         self._lock = threading.Lock()
         self._default_headers: dict[str, str] = dict(default_headers or {})
         self._retry = resolve_retry(retry)
+        self._timeout_cache: dict[tuple[bool, bool], tuple[Timeouts, bool]] = {}
 
     def __repr__(self) -> str:  # headers may carry keys: never shown
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -200,7 +202,26 @@ class HttpAdapter:
     def _timeouts_for(self, call: Call, *, user_client: bool, stream: bool) -> tuple[Timeouts, bool]:
         """Adapter defaults < `call.params` < `Call` fields. With a user client and no
         timeout set anywhere, the client's own timeouts apply (second item True)."""
-        params = call.params or {}
+        params = call.params
+        if (
+            call.timeout is None
+            and call.connect_timeout is None
+            and call.read_timeout is None
+            and (not params or params.keys().isdisjoint(_TIMEOUT_PARAMS))
+        ):
+            # The common case (nothing per call) is computed once per adapter.
+            key = (user_client, stream)
+            cached = self._timeout_cache.get(key)
+            if cached is None:
+                cached = self._timeout_cache[key] = self._resolve_timeouts(
+                    call, params or {}, user_client=user_client, stream=stream
+                )
+            return cached
+        return self._resolve_timeouts(call, params or {}, user_client=user_client, stream=stream)
+
+    def _resolve_timeouts(
+        self, call: Call, params: Mapping[str, Any], *, user_client: bool, stream: bool
+    ) -> tuple[Timeouts, bool]:
         read_param = params.get("read_timeout", params.get("stream_timeout"))
         explicit = any(
             v is not None
