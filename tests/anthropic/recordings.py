@@ -88,10 +88,10 @@ def recorded_message(it: Interaction) -> dict[str, Any]:
                 json_parts[ev["index"]] = json_parts.get(ev["index"], "") + d["partial_json"]
             elif d["type"] == "citations_delta":
                 b["citations"] = [*(b.get("citations") or []), d["citation"]]
-            elif d["type"] == "compaction_delta":
-                b["content"] = (b.get("content") or "") + d["content"]
-            else:
-                raise AssertionError(f"unexpected delta {d['type']}")
+            else:  # compaction_delta and later string deltas: append field-wise
+                for k, v in d.items():
+                    if k != "type" and isinstance(v, str):
+                        b[k] = (b.get(k) or "") + v
         elif t == "message_delta":
             message.update({k: v for k, v in ev["delta"].items() if v is not None})
             message["usage"] = {**message.get("usage", {}), **ev.get("usage", {})}
@@ -155,11 +155,12 @@ class Unrepresentable(Exception):
 def _user_parts(blocks: list[dict[str, Any]]) -> tuple[TextPart | ImagePart, ...]:
     parts: list[TextPart | ImagePart] = []
     for b in blocks:
+        image = b["type"] == "image" and set(b) == {"type", "source"}
         if b["type"] == "text" and set(b) <= {"type", "text"}:
             parts.append(TextPart(text=b["text"]))
-        elif b["type"] == "image" and b["source"]["type"] == "url":
+        elif image and b["source"]["type"] == "url":
             parts.append(ImagePart(image=Image.from_url(b["source"]["url"])))
-        elif b["type"] == "image" and b["source"]["type"] == "base64":
+        elif image and b["source"]["type"] == "base64":
             parts.append(ImagePart(image=Image.from_base64(b["source"]["data"],
                                                            b["source"]["media_type"])))
         else:  # documents and other block kinds: the verbatim escape hatch
@@ -168,11 +169,26 @@ def _user_parts(blocks: list[dict[str, Any]]) -> tuple[TextPart | ImagePart, ...
 
 
 def _tool_result_content(content: Any) -> Any:
+    if content is None:
+        return ""
     if isinstance(content, str):
         return content
     if all(b.get("type") == "text" for b in content):
         return "\n".join(b["text"] for b in content)
     return _user_parts(content)
+
+
+_PLAIN_KEYS = {"text": {"type", "text"}, "tool_use": {"type", "id", "name", "input"}}
+
+
+def _pop_cache(content: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A breakpoint on a message's last block is `metadata["cache"]` in allm."""
+    if not content or "cache_control" not in content[-1]:
+        return content, {}
+    last = dict(content[-1])
+    control = last.pop("cache_control")
+    rest = {k: v for k, v in control.items() if k != "type"}
+    return [*content[:-1], last], {"cache": rest or True}
 
 
 def wire_messages(messages: list[dict[str, Any]]) -> list[Message]:
@@ -183,6 +199,8 @@ def wire_messages(messages: list[dict[str, Any]]) -> list[Message]:
             content = [{"type": "text", "text": content}]
         if role == "system":
             raise Unrepresentable("a system-role message inside messages (tool_addition)")
+        content, cache = _pop_cache(content)
+        first = len(out)
         if role == "user":
             results = [b for b in content if b["type"] == "tool_result"]
             rest = [b for b in content if b["type"] != "tool_result"]
@@ -193,13 +211,18 @@ def wire_messages(messages: list[dict[str, Any]]) -> list[Message]:
             if rest:
                 out.append(Message(role="user", content=_user_parts(rest)))
         else:
-            plain = all(b["type"] in ("text", "tool_use") for b in content)
+            plain = all(set(b) == _PLAIN_KEYS.get(b["type"]) for b in content)
             text = "".join(b["text"] for b in content if b["type"] == "text")
             calls = tuple(ToolCall(id=b["id"], name=b["name"], arguments=b["input"])
                           for b in content if b["type"] == "tool_use")
             meta = {} if plain else {"anthropic": {"content": content}}
             out.append(Message(role="assistant", content=text, tool_calls=calls,
                                metadata=meta))
+        if cache and len(out) > first:
+            out[-1] = Message(role=out[-1].role, content=out[-1].content,
+                              tool_call_id=out[-1].tool_call_id,
+                              tool_calls=out[-1].tool_calls, is_error=out[-1].is_error,
+                              metadata={**out[-1].metadata, **cache})
     return out
 
 
@@ -232,9 +255,11 @@ def wire_request(body: dict[str, Any], history: list[Message] | None = None
     if isinstance(system, str):
         messages.append(Message(role="system", content=system))
     elif isinstance(system, list):
-        if any(set(b) != {"type", "text"} for b in system):
-            raise Unrepresentable("system blocks with extra fields")
-        messages.extend(Message(role="system", content=b["text"]) for b in system)
+        for b in system:
+            if b.get("type") != "text" or not set(b) <= {"type", "text", "cache_control"}:
+                raise Unrepresentable("system blocks with extra fields")
+            [plain], cache = _pop_cache([b])
+            messages.append(Message(role="system", content=plain["text"], metadata=cache))
     messages.extend(history if history is not None else wire_messages(body["messages"]))
     params: dict[str, Any] = {"max_tokens": body["max_tokens"]}
     for key in ("temperature", "top_p", "top_k"):
@@ -280,6 +305,8 @@ def _norm_block(b: dict[str, Any]) -> dict[str, Any]:
     # `caller` and `citations: null` are response fields; pydantic-ai strips them when
     # it rebuilds history, we replay the API's own blocks (the API accepts both).
     out = {k: v for k, v in b.items() if v is not None and k != "caller"}
+    if out.get("type") == "tool_result" and out.get("is_error") is False:
+        del out["is_error"]
     if out.get("type") == "tool_result" and isinstance(out.get("content"), list):
         if all(c.get("type") == "text" for c in out["content"]):
             out["content"] = "\n".join(c["text"] for c in out["content"])
@@ -312,6 +339,14 @@ def normalize(body: dict[str, Any]) -> dict[str, Any]:
     system = out.get("system")
     if isinstance(system, list) and all(set(b) == {"type", "text"} for b in system):
         out["system"] = "\n\n".join(b["text"] for b in system)
+    tools = []
+    for t in out.get("tools") or ():
+        t = dict(t)
+        if t.get("description") == "":
+            del t["description"]
+        tools.append(t)
+    if tools:
+        out["tools"] = tools
     messages = []
     for m in out.get("messages", []):
         content = m["content"]

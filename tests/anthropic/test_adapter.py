@@ -33,7 +33,7 @@ def recorder(seen: list[httpx2.Request], *responses: httpx2.Response) -> httpx2.
 
 
 def test_lazy_export_and_provider_name() -> None:
-    assert allm.providers.Anthropic is Anthropic  # type: ignore[attr-defined]
+    assert allm.providers.Anthropic is Anthropic
     assert Anthropic.provider == "anthropic"
 
 

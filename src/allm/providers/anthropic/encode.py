@@ -44,7 +44,8 @@ Owns every request-side decision for Anthropic
 - Prompt caching: ``cache=True`` marks the system prompt, the last tool and the last
   user turn with ``cache_control: {"type": "ephemeral"}``; ``cache={"ttl": "1h"}``
   does the same with that TTL; ``cache="auto"`` sends the top-level ``cache_control``
-  (automatic caching) instead. A message with ``metadata["cache"] = True`` gets a
+  (automatic caching) instead. A message with ``metadata["cache"]`` (True, or a dict
+  such as ``{"ttl": "1h"}``) gets a
   breakpoint on its last block.
 - Structured output: ``response_format`` json_schema -> ``output_config.format`` on
   models with structured outputs (Opus 4.1+, Sonnet/Haiku 4.5+), else the original's
@@ -198,13 +199,16 @@ def _system_text(msg: Message) -> str:
     return msg.text
 
 
+Mark = tuple[dict[str, Any], dict[str, Any]]  # (block, its cache_control)
+
+
 def _encode_messages(
     messages: Sequence[Message],
-) -> tuple[list[Message], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[Message], list[dict[str, Any]], list[Mark]]:
     """(system messages, wire messages, blocks to mark for caching)."""
     systems: list[Message] = []
     wire: list[dict[str, Any]] = []
-    marks: list[dict[str, Any]] = []
+    marks: list[Mark] = []
     for n, msg in enumerate(messages):
         role = msg.role
         if role == "system":
@@ -221,8 +225,9 @@ def _encode_messages(
                            f"unknown role {role!r} at messages.{n}")
         if not blocks:
             continue
-        if msg.metadata.get("cache"):
-            marks.append(blocks[-1])
+        own = _cache_control(msg.metadata.get("cache"))
+        if own is not None:
+            marks.append((blocks[-1], own))
         if wire and wire[-1]["role"] == wire_role:
             wire[-1]["content"].extend(blocks)
         else:
@@ -396,8 +401,9 @@ def encode_body(
                 if not text:
                     continue
                 block = _text_block(text)
-                if m.metadata.get("cache"):
-                    block["cache_control"] = dict(_EPHEMERAL)
+                own = _cache_control(m.metadata.get("cache"))
+                if own is not None:
+                    block["cache_control"] = own
                 blocks.append(block)
             if blocks and control is not None:
                 blocks[-1]["cache_control"] = dict(control)
@@ -443,10 +449,10 @@ def encode_body(
     if control is not None and messages:
         for turn in reversed(messages):
             if turn["role"] == "user":
-                marks.append(turn["content"][-1])
+                marks.append((turn["content"][-1], control))
                 break
-    for block in marks:
-        block["cache_control"] = dict(control or _EPHEMERAL)
+    for block, block_control in marks:
+        block["cache_control"] = dict(block_control)
     if cache == "auto":
         body["cache_control"] = dict(_EPHEMERAL)
     if thinking is not None:
