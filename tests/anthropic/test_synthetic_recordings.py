@@ -32,7 +32,7 @@ TOOLS = [{"name": "lookup", "input_schema": {"type": "object", "properties": {}}
 SYSTEM = [{"type": "text", "text": "You are terse."},
           {"type": "text", "text": "Cite sources.", "cache_control": {"type": "ephemeral",
                                                                      "ttl": "1h"}}]
-TURN1 = {"model": "claude-sonnet-4-5", "max_tokens": 512, "stream": True, "system": SYSTEM,
+TURN1: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 512, "stream": True, "system": SYSTEM,
          "tools": TOOLS, "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
          "messages": [{"role": "user", "content": "Look it up."}]}
 START = {"type": "message_start", "message": {
