@@ -120,6 +120,7 @@ class Expected:
     cache_read: int | None
     cache_write: int | None
     block_types: list[str] = field(default_factory=list)
+    citations: bool = False
 
 
 def expected(it: Interaction) -> Expected:
@@ -143,6 +144,7 @@ def expected(it: Interaction) -> Expected:
         cache_read=read,
         cache_write=write,
         block_types=[b["type"] for b in content],
+        citations=any(b.get("citations") for b in content if b["type"] == "text"),
     )
 
 

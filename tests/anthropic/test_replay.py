@@ -130,7 +130,7 @@ def check_response(resp: Response, exp: Expected) -> None:
     assert resp.usage.cache_write_tokens == exp.cache_write
     assert resp.message is not None
     meta = resp.message.metadata
-    plain = all(t in ("text", "tool_use") for t in exp.block_types)
+    plain = all(t in ("text", "tool_use") for t in exp.block_types) and not exp.citations
     if plain:
         assert "anthropic" not in meta
     else:

@@ -34,6 +34,7 @@ Assistant message metadata (what `MessageCompleted.message.metadata` carries)::
 
     {"anthropic": {"content": [<the raw content blocks>]},  # only when the reply has
                                                            # blocks beyond text/tool_use
+                                                           # (or citations)
      "reasoning": "<thinking text>"}                        # when the model thought
 
 Structured output through a synthetic tool (see `encode`): that tool's input deltas
@@ -88,8 +89,8 @@ FINISH_REASONS: dict[str, str] = {
 """Anthropic `stop_reason` -> allm finish reason (anything else -> ``other``)."""
 
 PLAIN_BLOCKS = frozenset({"text", "tool_use"})
-"""Block types a neutral `Message` represents fully; any other block makes the decoder
-keep the raw content for verbatim replay."""
+"""Block types a neutral `Message` represents fully; any other block (or a text block
+with citations) makes the decoder keep the raw content for verbatim replay."""
 
 _USAGE_KEYS = frozenset(
     {"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
@@ -385,7 +386,8 @@ class MessageDecoder:
         for block in self._blocks.values():
             block.flush()  # blocks a cut-off stream never stopped
         content = [self._blocks[i].raw for i in sorted(self._blocks)]
-        if any(b.kind not in PLAIN_BLOCKS for b in self._blocks.values()):
+        if any(b.kind not in PLAIN_BLOCKS or b.raw.get("citations")
+               for b in self._blocks.values()):
             meta["anthropic"] = {"content": content}
         if self._thinking:
             meta["reasoning"] = "\n\n".join(self._thinking)
