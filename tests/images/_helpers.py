@@ -6,7 +6,7 @@ import json
 import struct
 import zlib
 from collections.abc import Callable
-from email.message import Message as EmailMessage
+from email.message import MIMEPart
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
@@ -69,16 +69,16 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                            headers={"content-type": "application/json", **(headers or {})})
 
 
-def multipart(request: httpx2.Request) -> list[EmailMessage]:
+def multipart(request: httpx2.Request) -> list[MIMEPart]:
     """The parts of a multipart/form-data request, parsed by the stdlib email parser
     (an independent decoder of what the codec encoded)."""
     head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + request.content)
     assert message.is_multipart()
-    return list(message.iter_parts())  # type: ignore[attr-defined]
+    return list(message.iter_parts())  # type: ignore[attr-defined,unused-ignore]
 
 
-def part_name(part: EmailMessage) -> str | None:
+def part_name(part: MIMEPart) -> str | None:
     return part.get_param("name", header="content-disposition")  # type: ignore[return-value]
 
 
