@@ -65,7 +65,7 @@ from ...errors import ValidationError
 from ...messages import ImagePart, Message, TextPart
 from ...request import Request
 from .._common import check_image
-from .models import ModelInfo, model_info
+from .models import DEFAULT_MAX_TOKENS, ModelInfo, model_info
 
 __all__ = [
     "encode_body",
@@ -334,7 +334,9 @@ def _max_tokens(params: Mapping[str, Any], info: ModelInfo,
     if value is None:
         default = info.default_max_tokens
         if budget is not None and default <= budget:
-            return budget + default
+            # Room for the answer after the thinking, kept small: large non-streaming
+            # max_tokens values are refused by the official SDKs (10-minute rule).
+            return budget + DEFAULT_MAX_TOKENS
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise _invalid("invalid_params", "params.max_tokens", "invalid",
