@@ -148,3 +148,15 @@ def test_gemini_vision_matches_the_recorded_request() -> None:
     sent = json.loads(rec.requests[0].content)["contents"][0]["parts"][1]["inlineData"]
     assert sent["mimeType"] == inline["mimeType"] == "image/jpeg"
     assert base64.b64decode(sent["data"]) == jpeg
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_declared_type_the_bytes_contradict_is_rejected(path: str) -> None:
+    from allm.image import Image
+
+    for image in (Image(data=b"plain text, not a picture", mime_type="image/png"),
+                  Image.from_bytes(b"plain text, not a picture", "image/jpeg"),
+                  Image(data=make_png(), mime_type="image/jpeg")):
+        rec, exc = ask(path, ImagePart(image=image))
+        assert isinstance(exc, ValidationError) and rec.calls == 0
+        assert exc.errors == [("messages.0.content.1", "mime_mismatch")]

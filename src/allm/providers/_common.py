@@ -12,9 +12,14 @@ from collections.abc import Collection
 from typing import Any
 
 from ..errors import ValidationError
+from ..image import sniff_mime
 from ..messages import ImagePart
 
 __all__ = ["parse_arguments", "check_image", "dumps_compact"]
+
+# Formats `sniff_mime` always recognises: bytes declared as one of these that do not
+# sniff as it are not that format.
+_SNIFFABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 def parse_arguments(raw: str | None) -> tuple[dict[str, Any], bool]:
@@ -73,6 +78,19 @@ def check_image(
             errors=[(path, "unsupported_image_format")],
             provider=provider,
         )
+    if image.data is not None:
+        # The bytes decide, not the declared type (a caller-given mime_type is only a
+        # fallback in Image.from_bytes, and Image(data=..., mime_type=...) trusts it):
+        # a provider told "image/png" about JPEG or text bytes answers with a vague 400.
+        sniffed = sniff_mime(bytes(image.data[:32]))
+        if sniffed != mime and (sniffed is not None or mime in _SNIFFABLE):
+            raise ValidationError(
+                "invalid_image",
+                f"image at {path} is declared {mime} but its bytes are "
+                f"{sniffed or 'not a recognised image format'}",
+                errors=[(path, "mime_mismatch")],
+                provider=provider,
+            )
     size = image.size or 0
     if max_bytes is not None and size > max_bytes:
         raise ValidationError(
