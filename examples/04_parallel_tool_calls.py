@@ -1,0 +1,43 @@
+"""Parallel tool calls: two tools requested in one turn run concurrently."""
+
+import time
+
+import _common
+
+import allm
+
+
+@allm.tool
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    time.sleep(0.2)
+    return f"sunny in {city}"
+
+
+@allm.tool
+def get_time(city: str) -> str:
+    """Local time in a city (24h clock)."""
+    time.sleep(0.2)
+    return f"14:05 in {city}"
+
+
+engine, offline = _common.chat_engine(
+    __doc__,
+    tools=[get_weather, get_time],
+    scripts=[
+        [("tool_call", {"id": "c1", "name": "get_weather", "arguments": {"city": "Tokyo"}}),
+         ("tool_call", {"id": "c2", "name": "get_time", "arguments": {"city": "Tokyo"}})],
+        [("text", "In Tokyo it is 14:05 and sunny.")],
+    ],
+)
+
+started = time.perf_counter()
+result = allm.chat(engine, "What are the weather and the local time in Tokyo? "
+                           "Use both tools.")
+elapsed = time.perf_counter() - started
+print(result.output_text)
+tools_run = [m.name for m in result.thread.messages if m.role == "tool"]
+print(f"tools run: {tools_run}, halted: {result.halted_reason}, {elapsed:.2f}s")
+_common.check(sorted(tools_run) == ["get_time", "get_weather"], "both tools ran once")
+if offline:  # both 0.2 s handlers ran at the same time
+    _common.check(elapsed < 0.39, "the two tool calls ran concurrently")
