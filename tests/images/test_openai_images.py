@@ -345,3 +345,68 @@ def test_encode_multipart_escapes_names() -> None:
     assert body == (b'--BOUND\r\nContent-Disposition: form-data; name="a%22b"\r\n\r\nv\xc3\xa9\r\n'
                     b'--BOUND\r\nContent-Disposition: form-data; name="f"; filename="x%22%0D%0A.png"'
                     b"\r\nContent-Type: image/png\r\n\r\n\x00\x01\r\n--BOUND--\r\n")
+
+
+# -- URL input images (opt-in download) ------------------------------------------------------
+
+
+def download_setup(image: httpx2.Response, **kw: Any) -> tuple[allm.Engine, Recorder]:
+    def route(request: httpx2.Request) -> httpx2.Response:
+        return image if request.method == "GET" else json_response(GPT_IMAGE_BODY)
+
+    rec = Recorder(route)
+    adapter = OpenAIImages(model="gpt-image-1", http_client=rec.client(),
+                           async_http_client=rec.async_client(), fetch_image_urls=True, **kw)
+    return allm.engine(image_adapter=adapter, retry=FAST), rec
+
+
+def test_url_inputs_are_downloaded_when_asked() -> None:
+    png = make_png(8, 8)
+    eng, rec = download_setup(httpx2.Response(200, content=png,
+                                              headers={"content-type": "image/png"}))
+    allm.edit_image(eng, [Image.from_bytes(JPEG), Image.from_url("https://cdn.example/a.png")],
+                    "x", mask=Image.from_url("https://cdn.example/m.png"), api_key=KEY)
+    assert [(r.method, str(r.url)) for r in rec.requests] == [
+        ("GET", "https://cdn.example/a.png"), ("GET", "https://cdn.example/m.png"),
+        ("POST", "https://api.openai.com/v1/images/edits")]
+    assert "authorization" not in rec.requests[0].headers  # the key goes to OpenAI only
+    files = [(part_name(p), p.get_payload(decode=True)) for p in multipart(rec.requests[2])
+             if p.get_filename()]
+    assert files == [("image[]", JPEG), ("image[]", png), ("mask", png)]
+
+
+@pytest.mark.parametrize(("response", "why"), [
+    (httpx2.Response(404, content=b"missing"), "status"),
+    (httpx2.Response(200, content=b"<html/>", headers={"content-type": "text/html"}), "content_type"),
+    (httpx2.Response(200, content=make_png(pad=26 * 1024 * 1024),
+                     headers={"content-type": "image/png"}), "size"),
+])
+def test_bad_downloads_are_named(response: httpx2.Response, why: str) -> None:
+    eng, rec = download_setup(response)
+    with pytest.raises(ImageAdapterError) as info:
+        allm.edit_image(eng, Image.from_url("https://cdn.example/a.png"), "x", api_key=KEY)
+    assert info.value.reason == "invalid_request" and why in info.value.metadata
+    assert info.value.metadata["path"] == "input_images.0"
+    assert [r.method for r in rec.requests] == ["GET"]  # never sent to OpenAI
+
+
+def test_downloaded_bytes_get_the_upload_checks_and_bad_requests_never_download() -> None:
+    eng, rec = download_setup(httpx2.Response(200, content=b"GIF89a not really",
+                                              headers={"content-type": "image/gif"}))
+    with pytest.raises(ValidationError) as info:
+        allm.edit_image(eng, Image.from_url("https://cdn.example/a.gif"), "x", api_key=KEY)
+    assert info.value.errors == [("input_images.0", "unsupported_image_format")]
+    assert [r.method for r in rec.requests] == ["GET"]
+    with pytest.raises(ValidationError):  # bad parameters fail before the download
+        allm.edit_image(eng, Image.from_url("https://cdn.example/a.png"), "x",
+                        output_compression=5, api_key=KEY)
+    assert len(rec.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_async_download() -> None:
+    png = make_png(8, 8)
+    eng, rec = download_setup(httpx2.Response(200, content=png,
+                                              headers={"content-type": "image/png"}))
+    await allm.aedit_image(eng, Image.from_url("https://cdn.example/a.png"), "x", api_key=KEY)
+    assert [r.method for r in rec.requests] == ["GET", "POST"]

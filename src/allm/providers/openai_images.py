@@ -13,9 +13,16 @@ per-model fields and uploads (`ValidationError` naming the field), then the key
 (`allm.generate_image`) the facade retries and hands the adapter ``Call.retry =
 NO_RETRY``; called directly, ``retry=`` here (or ``Call.retry``) applies.
 
-Input images given as URLs are rejected (``unsupported_feature``): the Images API
-takes uploads, and fetching arbitrary URLs is left to the caller
-(``Image.from_bytes(downloaded)``).
+Input images given as URLs: the Images API takes uploads, so by default a URL input
+image (or mask) is refused before any request (``ValidationError``, reason
+``unsupported_feature`` at ``input_images.N``). With ``fetch_image_urls=True`` the
+adapter downloads them first with its own pooled client, as the original did
+(reference §7.3): redirects followed, ``timeout=`` or 30 s, a PNG / JPEG / WEBP / GIF
+content type, at most 25 MB; a failed download is `ImageAdapterError`
+(``invalid_request`` naming the field, or ``timeout`` / ``network_error``), and the
+bytes then go through the same checks as any upload. Opt-in, like the Gemini chat
+adapter's, because fetching caller-supplied URLs from a server is a request-forgery
+risk an application should choose.
 """
 
 from __future__ import annotations
@@ -25,15 +32,24 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx2
+
 from .._http.adapter import HttpAdapter
-from ..errors import AdapterError
+from ..errors import AdapterError, ImageAdapterError
 from ._errors import image_error
 from .openai.adapter import DEFAULT_BASE_URL
 from .openai.errors import PROVIDER
-from .openai.images_codec import OpenAIImagesCodec
+from .openai.images_codec import (
+    MAX_DOWNLOAD_BYTES,
+    OpenAIImagesCodec,
+    image_from_download,
+    url_inputs,
+    with_downloads,
+)
 
 if TYPE_CHECKING:
     from .._http.adapter import AsyncHttpClient, HttpClient
+    from ..image import Image
     from ..image_types import ImageRequest, ImageResponse
     from ..retry import RetryPolicy
     from ._codec import HttpRequest
@@ -70,6 +86,7 @@ class OpenAIImages(HttpAdapter):
         async_http_client: AsyncHttpClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | Mapping[str, Any] | bool | None = None,
+        fetch_image_urls: bool = False,
     ) -> None:
         super().__init__(
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
@@ -81,6 +98,7 @@ class OpenAIImages(HttpAdapter):
             retry=retry,
         )
         self.model = model
+        self.fetch_image_urls = fetch_image_urls
         self.organization = organization
         self.project = project
         self._headers = dict(default_headers or {})
@@ -99,7 +117,21 @@ class OpenAIImages(HttpAdapter):
         return request, self.codec.build(request, api_key=api_key,
                                          default_headers=self._headers)
 
+    def _urls(self, request: ImageRequest, call: Call) -> tuple[ImageRequest, list[tuple[str, str]]]:
+        """The request with its model, and the URL inputs to download first (after the
+        checks that need no bytes, so a bad request never triggers a download)."""
+        if request.model is None and (call.model or self.model):
+            request = replace(request, model=call.model or self.model)
+        urls = url_inputs(request) if self.fetch_image_urls else []
+        if urls:
+            self.codec.gate(request)
+            self.codec.params(request)
+        return request, urls
+
     def generate(self, request: ImageRequest, call: Call) -> ImageResponse:
+        request, urls = self._urls(request, call)
+        if urls:
+            request = with_downloads(request, {p: self._download(p, u, call) for p, u in urls})
         request, http_request = self.prepare(request, call)
         try:
             result = self.fetch(http_request, call, error=self.codec.error)
@@ -109,6 +141,10 @@ class OpenAIImages(HttpAdapter):
                                  request_id=call.request_id)
 
     async def agenerate(self, request: ImageRequest, call: Call) -> ImageResponse:
+        request, urls = self._urls(request, call)
+        if urls:
+            request = with_downloads(request, {p: await self._adownload(p, u, call)
+                                               for p, u in urls})
         request, http_request = self.prepare(request, call)
         try:
             result = await self.afetch(http_request, call, error=self.codec.error)
@@ -116,3 +152,40 @@ class OpenAIImages(HttpAdapter):
             raise image_error(exc, PROVIDER) from None
         return self.codec.decode(request, result.status, result.headers, result.body,
                                  request_id=call.request_id)
+
+    # -- URL input images (opt-in) ------------------------------------------------------
+
+    def _download(self, path: str, url: str, call: Call) -> Image:
+        body = bytearray()
+        try:
+            with self._sync_client().stream("GET", url, follow_redirects=True,
+                                            timeout=call.timeout or 30.0) as response:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_DOWNLOAD_BYTES:
+                        break
+                status, headers = response.status_code, response.headers
+        except httpx2.HTTPError as exc:
+            raise _download_failed(path, url, exc) from None
+        return image_from_download(path, url, status, headers, bytes(body))
+
+    async def _adownload(self, path: str, url: str, call: Call) -> Image:
+        body = bytearray()
+        try:
+            async with self._async_client_get().stream(
+                    "GET", url, follow_redirects=True, timeout=call.timeout or 30.0) as response:
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_DOWNLOAD_BYTES:
+                        break
+                status, headers = response.status_code, response.headers
+        except httpx2.HTTPError as exc:
+            raise _download_failed(path, url, exc) from None
+        return image_from_download(path, url, status, headers, bytes(body))
+
+
+def _download_failed(path: str, url: str, exc: Exception) -> ImageAdapterError:
+    reason = "timeout" if isinstance(exc, httpx2.TimeoutException) else "network_error"
+    return ImageAdapterError(reason, f"{path}: downloading {url[:80]!r} failed: "
+                             f"{type(exc).__name__}", provider=PROVIDER,
+                             metadata={"path": path, "url": url[:200]})

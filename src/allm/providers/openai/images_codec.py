@@ -42,6 +42,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ...errors import ImageAdapterError, ValidationError
@@ -63,6 +64,10 @@ __all__ = [
     "MAX_GPT_IMAGE_BYTES",
     "MAX_DALLE_IMAGE_BYTES",
     "MAX_EDIT_IMAGES",
+    "MAX_DOWNLOAD_BYTES",
+    "url_inputs",
+    "image_from_download",
+    "with_downloads",
 ]
 
 PATHS = {"generate": "/images/generations", "edit": "/images/edits",
@@ -379,6 +384,50 @@ class OpenAIImagesCodec:
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> ImageAdapterError:
         """A non-2xx response, through the OpenAI error table."""
         return image_error(error_from_response(status, headers, body), PROVIDER)
+
+
+# -- input images given as URLs (the adapter downloads them when asked to) -------------
+
+MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
+"""The original's cap on an input image fetched from a URL (reference §7.3)."""
+_DOWNLOAD_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif"})
+
+
+def url_inputs(request: ImageRequest) -> list[tuple[str, str]]:
+    """``(field path, url)`` of every input image and mask given as a URL."""
+    out = [(f"input_images.{i}", image.url) for i, image in enumerate(request.input_images)
+           if image.url is not None]
+    if request.mask is not None and request.mask.url is not None:
+        out.append(("mask", request.mask.url))
+    return out
+
+
+def image_from_download(path: str, url: str, status: int, headers: Mapping[str, str],
+                        body: bytes) -> Image:
+    """The downloaded bytes of a URL input image, or `ImageAdapterError("invalid_request")`
+    naming the field (non-2xx, not an image content type, over 25 MB)."""
+    meta = {"path": path, "url": url[:200]}
+    if not 200 <= status < 300:
+        raise ImageAdapterError("invalid_request", f"{path}: downloading {url[:80]!r} failed "
+                                f"with HTTP {status}", provider=PROVIDER,
+                                metadata={**meta, "status": status})
+    ctype = (header(headers, "content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype not in _DOWNLOAD_TYPES:
+        raise ImageAdapterError("invalid_request", f"{path}: {url[:80]!r} is {ctype or 'untyped'}"
+                                ", not a PNG, JPEG, WEBP or GIF image", provider=PROVIDER,
+                                metadata={**meta, "content_type": ctype})
+    if len(body) > MAX_DOWNLOAD_BYTES:
+        raise ImageAdapterError("invalid_request", f"{path}: {url[:80]!r} is larger than "
+                                f"{MAX_DOWNLOAD_BYTES // 1_048_576} MB", provider=PROVIDER,
+                                metadata={**meta, "size": len(body)})
+    return Image.from_bytes(body)
+
+
+def with_downloads(request: ImageRequest, images: Mapping[str, Image]) -> ImageRequest:
+    """`request` with each URL image replaced by its download (keyed by field path)."""
+    inputs = tuple(images.get(f"input_images.{i}", image)
+                   for i, image in enumerate(request.input_images))
+    return replace(request, input_images=inputs, mask=images.get("mask", request.mask))
 
 
 def _form_value(value: Any) -> str:
