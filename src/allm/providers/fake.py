@@ -367,6 +367,15 @@ class Fake:
                 delay = policy.delay(error, attempt)
                 if call.on_retry is not None:
                     call.on_retry(attempt, delay, error)
+                # Same hook event the HTTP runtime emits, so tests of retry
+                # telemetry can run on Fake.
+                from .. import telemetry
+
+                telemetry.emit("adapter.retry", {
+                    "provider": self.provider, "model": call.model, "attempt": attempt,
+                    "delay": delay, "reason": error.reason, "status": None, "error": error,
+                    **({"request_id": call.request_id} if call.request_id else {}),
+                })
                 yield _Sleep(delay)
                 attempt += 1
             entries = entries[1:]
