@@ -236,6 +236,10 @@ def test_structured_output_native_or_tool() -> None:
     body = build([user("x")], model="claude-3-5-haiku-latest", response_format=FORMAT,
                  tools=(WEATHER,))
     assert body["tool_choice"] == {"type": "any"}
+    # structured-finalize pass 2 sends tool_choice "none": only the answer tool is allowed
+    body = build([user("x")], model="claude-3-5-haiku-latest", response_format=FORMAT,
+                 tools=(WEATHER,), tool_choice="none")
+    assert body["tool_choice"] == {"type": "tool", "name": "respond_with_json_city"}
     forced = AnthropicCodec(structured_output="tool")
     body = build([user("x")], model="claude-sonnet-4-5", response_format=FORMAT, codec=forced)
     assert "output_config" not in body and forced.structured_tool is not None

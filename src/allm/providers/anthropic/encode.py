@@ -434,8 +434,12 @@ def encode_body(
             structured = structured_tool_name(rf)
             tools.append({"name": structured, "description": _STRUCTURED_DESCRIPTION,
                           "input_schema": schema})
-            # With the caller's tools present the model may still call them first.
-            choice = {"type": "any"} if request.tools else {"type": "tool", "name": structured}
+            # With the caller's tools present the model may still call them first,
+            # unless the caller said "none" (the loop's structured-finalize pass 2):
+            # then only the structured answer is allowed.
+            may_call_tools = bool(request.tools) and request.tool_choice != "none"
+            choice = ({"type": "any"} if may_call_tools
+                      else {"type": "tool", "name": structured})
     if choice is not None and choice.get("type") in ("any", "tool") and not tools:
         raise _invalid("invalid_request", "tool_choice", "no_tools",
                        f"tool_choice {choice['type']!r} forces a tool call, but no tools "
