@@ -266,7 +266,7 @@ class HttpAdapter:
                 try:
                     reader = run.fetch_reader(response.status_code, response.headers, error)
                     for chunk in response.iter_bytes():
-                        reader.feed(chunk)
+                        reader.feed(chunk, response.num_bytes_downloaded)
                         if reader.done:
                             break
                     return reader.finish()
@@ -293,7 +293,7 @@ class HttpAdapter:
                 try:
                     reader = run.fetch_reader(response.status_code, response.headers, error)
                     async for chunk in response.aiter_bytes():
-                        reader.feed(chunk)
+                        reader.feed(chunk, response.num_bytes_downloaded)
                         if reader.done:
                             break
                     return reader.finish()
@@ -366,7 +366,7 @@ class HttpAdapter:
                 try:
                     body = run.body_reader(response.status_code, response.headers)
                     for chunk in response.iter_bytes():
-                        events = body.feed(chunk)
+                        events = body.feed(chunk, response.num_bytes_downloaded)
                         if events:
                             yield from events
                         if body.done:
@@ -399,7 +399,7 @@ class HttpAdapter:
                 try:
                     body = run.body_reader(response.status_code, response.headers)
                     async for chunk in response.aiter_bytes():
-                        for ev in body.feed(chunk):
+                        for ev in body.feed(chunk, response.num_bytes_downloaded):
                             yield ev
                         if body.done:
                             break

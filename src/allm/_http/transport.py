@@ -14,6 +14,13 @@ two can never disagree (the httpx `_client.py` pattern: one base, two thin shell
   `StreamDecoder`. It holds back leading `message_started` / `raw_chunk` events so
   that an error arriving right after them (e.g. an `overloaded` error event in a 200
   stream) can still be retried without the caller seeing a duplicate start.
+- Size guards (`BodyReader` and `FetchReader`, so sync and async alike): a body
+  larger than `MAX_RESPONSE_BODY` decoded bytes, and a compressed body that inflates
+  more than `MAX_COMPRESSION_RATIO` times once past `BOMB_MIN_BYTES` (a gzip bomb:
+  ~1 KB on the wire per MiB of zeros), end the attempt with
+  ``AdapterError("malformed_response")`` before the bytes pile up in memory (httpx2
+  inflates at most 1 MiB per step). A stream that never ends is bounded by the
+  overall `timeout` (checked on every chunk) and by `MAX_RESPONSE_BODY`.
 
 Control flow inside a body uses one private exception, `Failure`, that the shells
 catch; what to do with it (retry, or a final `ErrorEvent`) is `CallRun.retry_delay`.
@@ -40,6 +47,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_ERROR_BODY",
     "MAX_RESPONSE_BODY",
+    "MAX_COMPRESSION_RATIO",
+    "BOMB_MIN_BYTES",
     "Timeouts",
     "CallRun",
     "BodyReader",
@@ -54,6 +63,9 @@ DEFAULT_READ_TIMEOUT = 60.0  # max gap between stream chunks (the original's str
 DEFAULT_TIMEOUT = 600.0  # whole call, all attempts (the OpenAI SDK's default)
 MAX_ERROR_BODY = 1024 * 1024
 MAX_RESPONSE_BODY = 256 * 1024 * 1024  # decompressed; base64 images make bodies big
+# Real JSON / SSE compresses ~5-20x (base64 images ~1.3x); deflate of zeros ~1000x.
+MAX_COMPRESSION_RATIO = 100
+BOMB_MIN_BYTES = 8 * 1024 * 1024  # small bodies may compress as well as they like
 
 _HOLD = (MessageStarted, RawChunk)
 _CREDENTIAL_HEADERS = frozenset(
@@ -355,8 +367,12 @@ class BodyReader:
     def is_error(self) -> bool:
         return not 200 <= self.status < 300
 
-    def feed(self, chunk: bytes) -> list[Event]:
+    def feed(self, chunk: bytes, wire_bytes: int | None = None) -> list[Event]:
+        """`wire_bytes`: bytes received so far before decompression (the shell's
+        `response.num_bytes_downloaded`), for the compression-bomb guard."""
         self._size += len(chunk)
+        if wire_bytes is not None and self._size > BOMB_MIN_BYTES:
+            _check_ratio(self._run, self._size, wire_bytes, self.status)
         decoder = self._decoder
         if decoder is not None:
             if self._size > MAX_RESPONSE_BODY:
@@ -452,6 +468,18 @@ class BodyReader:
         )
 
 
+def _check_ratio(run: CallRun, size: int, wire_bytes: int, status: int) -> None:
+    """Fail the attempt when `size` decoded bytes came from far fewer on the wire."""
+    if size > MAX_COMPRESSION_RATIO * max(wire_bytes, 1):
+        raise Failure(AdapterError(
+            "malformed_response",
+            f"{run.provider}: compressed response body inflates more than "
+            f"{MAX_COMPRESSION_RATIO}x ({wire_bytes} bytes on the wire gave {size}): "
+            "refusing a likely decompression bomb",
+            provider=run.provider, status=status,
+        ))
+
+
 ErrorFor = Callable[[int, Mapping[str, str], bytes], AllmError]
 """Maps a non-2xx response (status, headers, body) to the error to raise or retry."""
 
@@ -481,8 +509,10 @@ class FetchReader:
         self._size = 0
         self.done = False
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, wire_bytes: int | None = None) -> None:
         self._size += len(chunk)
+        if wire_bytes is not None and self._size > BOMB_MIN_BYTES:
+            _check_ratio(self._run, self._size, wire_bytes, self.status)
         if not 200 <= self.status < 300:
             if self._size >= MAX_ERROR_BODY:
                 chunk = chunk[: len(chunk) - (self._size - MAX_ERROR_BODY)]
