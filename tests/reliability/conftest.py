@@ -1,0 +1,11 @@
+"""Fixtures for the reliability suite (faults, fuzzing, hostile input, tenants,
+resource hygiene)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
