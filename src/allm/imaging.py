@@ -43,6 +43,7 @@ from .engine import Engine
 from .errors import EngineError, ImageAdapterError, ValidationError
 from .image import Image
 from .image_types import ImageRequest, ImageResponse
+from .providers._common import b64decode_lenient
 from .providers.base import TRANSPORT_PARAMS, Call
 from .retry import NO_RETRY, RetryPolicy, next_delay, resolve_retry
 
@@ -409,5 +410,7 @@ def images_in(response: Any) -> tuple[Image, ...]:
             data = inline.get("data")
             if isinstance(data, str) and data:
                 mime = inline.get("mimeType")
-                out.append(Image.from_base64(data, mime if isinstance(mime, str) else None))
+                out.append(Image.from_bytes(b64decode_lenient(data),
+                                            mime if isinstance(mime, str) else None))
     return tuple(out)
+

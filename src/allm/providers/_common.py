@@ -7,6 +7,8 @@ do I/O or know any one provider's wire format.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Collection
 from typing import Any
@@ -15,7 +17,7 @@ from ..errors import ValidationError
 from ..image import sniff_mime
 from ..messages import ImagePart
 
-__all__ = ["parse_arguments", "check_image", "dumps_compact"]
+__all__ = ["parse_arguments", "check_image", "dumps_compact", "b64decode_lenient"]
 
 # Formats `sniff_mime` always recognises: bytes declared as one of these that do not
 # sniff as it are not that format.
@@ -105,3 +107,12 @@ def check_image(
 def dumps_compact(value: Any) -> str:
     """JSON text as providers expect in tool-call arguments (compact, UTF-8 kept)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def b64decode_lenient(data: str) -> bytes:
+    """Standard or URL-safe base64, padded or not (Google's JSON uses either form for
+    ``inlineData``); raises `binascii.Error` / `ValueError` when it is neither."""
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))

@@ -37,7 +37,6 @@ Decisions:
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Mapping
@@ -51,7 +50,7 @@ from ..image_types import ImageRequest, ImageResponse, ImageUsage
 from ..messages import ImagePart, Message, TextPart
 from ..request import Request
 from ._codec import HttpRequest
-from ._common import check_image
+from ._common import b64decode_lenient, check_image
 from ._errors import header, image_error
 from .gemini.codec import DEFAULT_API_VERSION, DEFAULT_BASE_URL, GeminiCodec
 from .gemini.decode import usage_from_metadata
@@ -95,14 +94,6 @@ def aspect_ratio(size: str) -> dict[str, str]:
         f"Gemini image sizes are aspect ratios ({', '.join(ASPECT_RATIOS)}), a WxH size "
         f"close to one of them, or 1K / 2K / 4K; got {size!r}",
         errors=[("size", "unsupported_value")], provider=PROVIDER)
-
-
-def _b64(data: str) -> bytes:
-    """Standard or URL-safe base64 (Google's JSON uses either)."""
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
 class GeminiImages(HttpAdapter):
@@ -247,7 +238,7 @@ class GeminiImages(HttpAdapter):
                 if isinstance(inline, Mapping) and isinstance(inline.get("data"), str):
                     mime = inline.get("mimeType")
                     try:
-                        raw = _b64(inline["data"])
+                        raw = b64decode_lenient(inline["data"])
                     except (binascii.Error, ValueError):
                         continue  # an undecodable part is dropped, like the original
                     images.append(Image.from_bytes(raw, mime if isinstance(mime, str) else None))
