@@ -119,6 +119,7 @@ _LAZY: dict[str, str] = {
     "aedit_image": "imaging",
     "image_variations": "imaging",
     "aimage_variations": "imaging",
+    "images_in": "imaging",
     "ImageAdapter": "providers.base",
     "Adapter": "providers.base",
     "Call": "providers.base",
@@ -189,6 +190,7 @@ __all__ = [
     "generate_image",
     "halt",
     "image_variations",
+    "images_in",
     "json_schema",
     "keys",
     "loads",
@@ -227,6 +229,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy names
         edit_image,
         generate_image,
         image_variations,
+        images_in,
     )
     from .loop import achat, astep, astream, astream_step, chat, step, stream, stream_step
     from .providers.base import Adapter, Call, ImageAdapter
