@@ -160,3 +160,17 @@ def test_a_declared_type_the_bytes_contradict_is_rejected(path: str) -> None:
         rec, exc = ask(path, ImagePart(image=image))
         assert isinstance(exc, ValidationError) and rec.calls == 0
         assert exc.errors == [("messages.0.content.1", "mime_mismatch")]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_image_in_a_system_message_is_refused(path: str) -> None:
+    from allm.messages import Message
+
+    eng, rec = engine(path)
+    system = Message(role="system", content=(TextPart(text="be brief"),
+                                             ImagePart.from_bytes(make_png())))
+    with pytest.raises(ValidationError) as info:
+        allm.generate(eng, [system, user("hi")], api_key=KEY)
+    assert info.value.errors[0][0].startswith("messages.0.content")
+    assert "system" in info.value.errors[0][1]
+    assert rec.calls == 0

@@ -212,6 +212,14 @@ def _encode_messages(
     for n, msg in enumerate(messages):
         role = msg.role
         if role == "system":
+            # Anthropic's `system` takes text blocks only; dropping an image silently
+            # would lose input, so it is refused before any request.
+            for m, part in enumerate(() if isinstance(msg.content, str) else msg.content):
+                if isinstance(part, ImagePart):
+                    raise _invalid("invalid_message", f"messages.{n}.content.{m}",
+                                   "image_in_system_message",
+                                   f"Anthropic's system prompt takes text only; move the "
+                                   f"image at messages.{n}.content.{m} to a user message")
             systems.append(msg)
             continue
         if role == "assistant":
