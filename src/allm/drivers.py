@@ -120,6 +120,7 @@ class SyncRun:
         self.steps = steps
         self._events: Iterator[Event] | None = None
         self._pool: cf.ThreadPoolExecutor | None = None
+        self._pool_workers = 0
         self._pending: dict[cf.Future[Any], Job] = {}
         self._started: dict[int, float] = {}
         self._done: list[tuple[int, Any, BaseException | None]] = []
@@ -212,13 +213,19 @@ class SyncRun:
     # -- tools ------------------------------------------------------------------------
 
     def _run_tools(self, cmd: RunTools) -> None:
-        self._shutdown_pool()
+        workers = max(1, min(len(cmd.jobs), cmd.max_concurrency))
+        pool = self._pool
+        # Reuse the run's pool from step to step (its threads are warm) unless a call
+        # was abandoned in it (its thread may still be busy) or it is too small;
+        # a new pool per step cost a thread start per step.
+        if pool is None or self._pending or self._pool_workers != workers:
+            self._shutdown_pool()
+            self._pool = pool = cf.ThreadPoolExecutor(max_workers=workers,
+                                                      thread_name_prefix="allm-tool")
+            self._pool_workers = workers
         self._timeout = cmd.timeout
         self._done = []
         self._started = {}
-        workers = max(1, min(len(cmd.jobs), cmd.max_concurrency))
-        self._pool = pool = cf.ThreadPoolExecutor(max_workers=workers,
-                                                  thread_name_prefix="allm-tool")
         executor = cmd.executor
         started = self._started
         traced = telemetry.active()
@@ -388,34 +395,49 @@ class AsyncRun:
         import anyio
 
         done: list[tuple[int, Any, BaseException | None]] = []
-        limiter = anyio.Semaphore(max(1, cmd.max_concurrency))
         executor = cmd.executor
         timeout = cmd.timeout
         traced = telemetry.active()
         engine = self.engine
+        jobs = cmd.jobs
+        # The bound only matters when there are more jobs than it allows; a turn with
+        # one call (the common case) needs no task group either: ~60% of the loop's
+        # per-step cost was spawning a task and a semaphore for it (benchmarks/).
+        limiter = (anyio.Semaphore(max(1, cmd.max_concurrency))
+                   if len(jobs) > cmd.max_concurrency else None)
 
         async def run(job: Job) -> None:
-            async with limiter:
-                try:
-                    with anyio.move_on_after(timeout) as scope:
-                        if traced:
-                            with telemetry.span("tool", **_tool_attrs(job, engine)) as sp:
-                                value = await executor.aexecute(job.tool, job.call.arguments,
-                                                                job.context)
-                                sp.set_result(value)
-                        else:
+            if limiter is None:
+                await run_one(job)
+            else:
+                async with limiter:
+                    await run_one(job)
+
+        async def run_one(job: Job) -> None:
+            try:
+                with anyio.move_on_after(timeout) as scope:
+                    if traced:
+                        with telemetry.span("tool", **_tool_attrs(job, engine)) as sp:
                             value = await executor.aexecute(job.tool, job.call.arguments,
                                                             job.context)
-                        done.append((job.index, value, None))
-                        return
-                    if scope.cancelled_caught:
-                        done.append((job.index, None, _timeout_error(job, timeout)))
-                except Exception as e:
-                    done.append((job.index, None, e))
+                            sp.set_result(value)
+                    else:
+                        value = await executor.aexecute(job.tool, job.call.arguments,
+                                                        job.context)
+                    done.append((job.index, value, None))
+                    return
+                if scope.cancelled_caught:
+                    done.append((job.index, None, _timeout_error(job, timeout)))
+            except Exception as e:
+                done.append((job.index, None, e))
 
-        async with anyio.create_task_group() as tg:
-            for job in cmd.jobs:
-                tg.start_soon(run, job)
+        if len(jobs) == 1:
+            # In the driver's own task: a task group would only add a task switch.
+            await run_one(jobs[0])
+        else:
+            async with anyio.create_task_group() as tg:
+                for job in jobs:
+                    tg.start_soon(run, job)
         self._done = done
 
     async def _close_events(self) -> None:
