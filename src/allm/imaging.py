@@ -9,7 +9,9 @@ and one `Call`, the pre-flight, the retry loop, and the finishing touches on the
 Pipeline (reference §2.7, with the differences noted):
 
 1. Options are checked: an unknown keyword raises `ValidationError` naming it (the
-   original raised too, by accident of ``struct!``; here it is the contract).
+   original raised too, by accident of ``struct!``; here it is the contract). A
+   prebuilt `ImageRequest` keeps its own fields; those still at their defaults are
+   filled from the options (as `generate` does for a prebuilt `Request`).
 2. ``engine.image_adapter is None`` -> `EngineError("no_image_adapter")` (first gate).
 3. The model: the request's, else ``model=``, else the image adapter's own default
    (``OpenAIImages(model=...)``), else ``engine.model``.
@@ -73,6 +75,8 @@ IMAGE_CALL_OPTS: frozenset[str] = frozenset(
     {"api_key", "request_id", "retry", "adapter_opts", "on_retry", "preflight", "stream"}
 ) | TRANSPORT_PARAMS
 """Keyword options of the call itself (never sent as image parameters)."""
+
+_DEFAULTS: dict[str, Any] = {k: getattr(ImageRequest(), k) for k in IMAGE_REQUEST_OPTS}
 
 _RESPONSE_FORMATS = {"binary": "binary", "bytes": "binary", "base64": "binary",
                      "b64_json": "binary", "url": "url"}
@@ -175,7 +179,12 @@ def build_image_call(
 def _generate_request(prompt_or_request: str | ImageRequest, opts: Mapping[str, Any]) -> ImageRequest:
     _check_opts(opts)
     if isinstance(prompt_or_request, ImageRequest):
-        return prompt_or_request  # sent as it is; only an empty model is filled
+        # Its own fields win; fields still at their defaults are filled from the
+        # options (the rule `generate` applies to a prebuilt chat `Request`).
+        request = prompt_or_request
+        fill = {k: v for k, v in _request_fields(opts).items()
+                if getattr(request, k) == _DEFAULTS[k]}
+        return replace(request, **fill) if fill else request
     if not isinstance(prompt_or_request, str):
         raise ValidationError(
             "invalid_image_request",

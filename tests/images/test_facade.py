@@ -55,9 +55,11 @@ def test_prebuilt_request_is_sent_as_is_with_model_filled() -> None:
     eng, fake = engine([("ok", [img()])])
     eng = eng.with_model("engine-model")
     req = ImageRequest(prompt="x", size="auto", metadata={"a": 1})
-    allm.generate_image(eng, req)
+    allm.generate_image(eng, req, size="1024x1024", quality="high")
     sent, _ = fake.calls[0]
-    assert sent.model == "engine-model" and sent.size == "auto" and sent.metadata == {"a": 1}
+    assert sent.model == "engine-model" and sent.metadata == {"a": 1}
+    # the request's own fields win; its empty ones are filled from the options
+    assert sent.size == "auto" and sent.quality == "high"
 
 
 def test_model_resolution_order() -> None:
