@@ -303,6 +303,9 @@ def test_errors_map_through_the_openai_table() -> None:
     with pytest.raises(ImageAdapterError) as info:
         allm.generate_image(eng, "x", api_key=KEY)
     assert info.value.reason == "authentication_failed" and rec.calls == 1
+    # the echoed key is scrubbed from message, body and serialized form
+    assert info.value.message == "Incorrect API key provided: [redacted]"
+    assert KEY not in repr(info.value) and KEY not in allm.dumps(info.value)
     eng, rec = setup(json_response({"error": {"message": "boom", "type": "server_error"}}, 500))
     with pytest.raises(ImageAdapterError) as info:
         allm.generate_image(eng, "x", api_key=KEY)

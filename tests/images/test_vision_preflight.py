@@ -174,3 +174,14 @@ def test_an_image_in_a_system_message_is_refused(path: str) -> None:
     assert info.value.errors[0][0].startswith("messages.0.content")
     assert "system" in info.value.errors[0][1]
     assert rec.calls == 0
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_key_the_provider_echoes_is_scrubbed(path: str) -> None:
+    rec = Recorder(json_response({"error": {"message": f"API key not valid: {KEY}",
+                                            "type": "authentication_error"}}, 401))
+    eng = allm.engine(PATHS[path][0], http_client=rec.client(), retry=False)
+    with pytest.raises(AdapterError) as info:
+        allm.generate(eng, "hi", api_key=KEY)
+    assert rec.calls == 1 and "[redacted]" in info.value.message
+    assert KEY not in repr(info.value) and KEY not in allm.dumps(info.value)

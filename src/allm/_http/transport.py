@@ -292,6 +292,35 @@ class CallRun:
                 text = text.replace(secret, "[redacted]")
         return text[:500]
 
+    def scrub_error(self, error: AllmError) -> AllmError:
+        """`error` with the key removed from its message, body and metadata (in place):
+        a provider may echo the credential it rejected, e.g. "Incorrect API key
+        provided: sk-...", and errors get printed, logged and serialized."""
+        secrets = self._secrets()
+        if not secrets:
+            return error
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, str):
+                for secret in secrets:
+                    if secret in value:
+                        value = value.replace(secret, "[redacted]")
+                return value
+            if isinstance(value, Mapping):
+                return {k: clean(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [clean(v) for v in value]
+            return value
+
+        message = clean(error.message)
+        if message != error.message:
+            error.message = message
+            error.args = (message,)
+        error.metadata = clean(error.metadata)
+        if getattr(error, "body", None) is not None:
+            error.body = clean(error.body)  # type: ignore[attr-defined]
+        return error
+
     def _secrets(self) -> list[str]:
         """The key, and credential header values (a codec may have put a key there
         that the runtime never saw, e.g. `fetch` callers)."""
@@ -414,6 +443,7 @@ class BodyReader:
                 error = self._codec.error(self.status, self.headers, body)
             except Exception as exc:
                 error = run.codec_failure(exc)
+            run.scrub_error(error)
             raise Failure(self._complete(error))
         try:
             events = self._codec.decode(self.status, self.headers, body)
@@ -534,6 +564,7 @@ class FetchReader:
             error = self._error(self.status, self.headers, body)
         except Exception as exc:
             error = self._run.codec_failure(exc)
+        self._run.scrub_error(error)
         if getattr(error, "retry_after", 0) is None and hasattr(error, "retry_after"):
             error.retry_after = parse_retry_after(self.headers)  # type: ignore[attr-defined]
         raise Failure(error)
