@@ -4,6 +4,7 @@ naming the path; decoding never imports or runs anything the input names."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import sys
 import types
@@ -137,13 +138,13 @@ def test_decoding_never_imports_or_runs_what_the_input_names(
         "class Probe:\n    def __init__(self, **kw):\n        builtins.ALLM_PROBE_RAN = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     imported: list[str] = []
-    real_import = serializer.importlib.import_module
+    real_import = importlib.import_module
 
     def spy(name: str, package: str | None = None) -> types.ModuleType:
         imported.append(name)
         return real_import(name, package)
 
-    monkeypatch.setattr(serializer.importlib, "import_module", spy)
+    monkeypatch.setattr(importlib, "import_module", spy)
     for payload in (tagged(tag, {"command": "echo pwned"}), {"k": [tagged(tag, {})]},
                     msg(metadata={"x": tagged(tag, {"args": ["id"]})})):
         err = load_error(env(payload))
@@ -161,7 +162,7 @@ def test_lazy_tags_only_import_their_fixed_allm_module(monkeypatch: pytest.Monke
         imported.append(name)
         raise ImportError(name)
 
-    monkeypatch.setattr(serializer.importlib, "import_module", spy)
+    monkeypatch.setattr(importlib, "import_module", spy)
     monkeypatch.delitem(serializer._BY_TAG, "Session", raising=False)
     err = load_error(env(tagged("Session", {})))
     assert err.errors == [("value.__type__", "unknown_type")]
