@@ -12,8 +12,22 @@ LM Studio, OpenRouter, Groq, Together); see `adapter.py`.
 
 from __future__ import annotations
 
-from .adapter import OpenAI
-from .chat_codec import ChatCodec
-from .responses_codec import ResponsesCodec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .adapter import OpenAI
+    from .chat_codec import ChatCodec
+    from .responses_codec import ResponsesCodec
 
 __all__ = ["OpenAI", "ChatCodec", "ResponsesCodec"]
+
+# Lazy, so the sans-IO codecs (and `images_codec`) import without httpx2.
+_LAZY = {"OpenAI": "adapter", "ChatCodec": "chat_codec", "ResponsesCodec": "responses_codec"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
