@@ -79,6 +79,8 @@ _LAZY: dict[str, str] = {
     # serializer / validation
     "dumps": "serializer",
     "loads": "serializer",
+    "to_jsonable": "serializer",
+    "from_jsonable": "serializer",
     "validate": "validate:",
     # engine, keys, sandbox
     "Engine": "engine",
@@ -186,6 +188,7 @@ __all__ = [
     "dumps",
     "edit_image",
     "engine",
+    "from_jsonable",
     "generate",
     "generate_image",
     "halt",
@@ -202,6 +205,7 @@ __all__ = [
     "stream_step",
     "telemetry",
     "testing",
+    "to_jsonable",
     "tool",
     "tool_error",
     "unwrap",
@@ -233,7 +237,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy names
     )
     from .loop import achat, astep, astream, astream_step, chat, step, stream, stream_step
     from .providers.base import Adapter, Call, ImageAdapter
-    from .serializer import dumps, loads
+    from .serializer import dumps, from_jsonable, loads, to_jsonable
     from .session import Session, StreamReducer
     from .tools import (
         ToolContext,
