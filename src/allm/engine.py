@@ -39,6 +39,15 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "google": ("gemini", "Gemini"),
 }
 
+IMAGE_PROVIDERS: dict[str, tuple[str, str, str]] = {
+    "openai": ("openai_images", "OpenAIImages", "gpt-image-1"),
+    "gemini": ("gemini_images", "GeminiImages", "gemini-2.5-flash-image"),
+    "google": ("gemini_images", "GeminiImages", "gemini-2.5-flash-image"),
+}
+"""Providers whose `allm.engine("provider:model")` also gets an image adapter, with the
+default image model (override with ``image_model=``), so `allm.generate_image` works
+on the same engine."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Engine:
@@ -224,6 +233,7 @@ def make_engine(spec: str | None = None, **kw: Any) -> Engine:
             "engines never hold API keys: pass api_key= to each call, or store it with "
             "allm.keys.put(provider, key)",
         )
+    image_model = kw.pop("image_model", None)
     engine_kw = {k: v for k, v in kw.items() if k in _ENGINE_FIELDS}
     adapter_kw = {k: v for k, v in kw.items() if k not in _ENGINE_FIELDS}
     if spec is None:
@@ -265,7 +275,26 @@ def make_engine(spec: str | None = None, **kw: Any) -> Engine:
     adapter = cls(**adapter_kw)
     if model:
         engine_kw.setdefault("model", model)
+    if "image_adapter" not in engine_kw and provider in IMAGE_PROVIDERS:
+        engine_kw["image_adapter"] = _image_adapter(provider, image_model, adapter_kw)
+    elif image_model is not None:
+        raise EngineError(
+            "invalid_engine",
+            f"image_model= needs a provider with images ({', '.join(sorted(IMAGE_PROVIDERS))})"
+            " and no image_adapter=",
+        )
     return Engine(adapter=adapter, **engine_kw)
+
+
+def _image_adapter(provider: str, model: str | None, adapter_kw: Mapping[str, Any]) -> Any:
+    """The provider's image adapter, sharing the chat adapter's connection settings
+    (base_url, timeouts, clients) where it accepts them."""
+    module_name, class_name, default_model = IMAGE_PROVIDERS[provider]
+    module = importlib.import_module(f".providers.{module_name}", __package__)
+    cls = getattr(module, class_name)
+    accepted = _accepted_kwargs(cls) or frozenset()
+    shared = {k: v for k, v in adapter_kw.items() if k in accepted and k != "model"}
+    return cls(model=model or default_model, **shared)
 
 
 @functools.lru_cache(maxsize=32)
