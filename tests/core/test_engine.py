@@ -1,3 +1,6 @@
+"""allm.engine() attaches image adapters for providers that have them."""
+
+import pytest
 
 
 def test_provider_engines_get_an_image_adapter() -> None:
