@@ -256,21 +256,37 @@ class _ChatFold:
             self.id = obj.get("id") if isinstance(obj.get("id"), str) else None
             self.model = obj.get("model") if isinstance(obj.get("model"), str) else None
             out.append(MessageStarted(id=self.id, model=self.model))
+        metadata = self.metadata
         for key in ("system_fingerprint", "service_tier"):
-            if isinstance(obj.get(key), str):
-                self.metadata[key] = obj[key]
-        usage = usage_from_chat(obj.get("usage"))
-        if usage is not None:
-            self.usage = usage
+            value = obj.get(key)
+            if type(value) is str and metadata.get(key) != value:
+                metadata[key] = value
+        raw_usage = obj.get("usage")
+        if raw_usage is not None:  # `null` on every chunk but the last with include_usage
+            usage = usage_from_chat(raw_usage)
+            if usage is not None:
+                self.usage = usage
         choices = obj.get("choices")
-        if isinstance(choices, list):
+        if type(choices) is list:
             for choice in choices:
-                if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
+                if type(choice) is dict and choice.get("index", 0) in (0, None):
                     self._choice(choice, out)
         return out
 
     def _choice(self, choice: Mapping[str, Any], out: list[Event]) -> None:
         delta = choice.get("delta")
+        if type(delta) is dict and len(delta) == 1:
+            # Hot path: almost every chunk of a text answer is `{"content": "..."}`.
+            content = delta.get("content")
+            if type(content) is str:
+                if content:
+                    self.text.append(content)
+                    out.append(TextDelta(delta=content))
+                reason = choice.get("finish_reason")
+                if type(reason) is str and reason:
+                    self.finish_reason = reason
+                    self._complete_calls(out)
+                return
         if isinstance(delta, dict):
             content = delta.get("content")
             if isinstance(content, list):  # some compatible servers send parts
@@ -448,7 +464,7 @@ class ChatStreamDecoder:
             data = sse.data
             if not data:
                 continue
-            if data.strip() == "[DONE]":
+            if data[0] != "{" and data.strip() == "[DONE]":  # no copy of every chunk
                 out.extend(self._fold.finish())
                 continue
             try:
