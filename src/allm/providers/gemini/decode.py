@@ -122,6 +122,14 @@ def usage_from_metadata(meta: Mapping[str, Any]) -> Usage:
     )
 
 
+_CANDIDATE_EXTRAS = (("groundingMetadata", "grounding_metadata"),
+                     ("citationMetadata", "citation_metadata"),
+                     ("urlContextMetadata", "url_context_metadata"),
+                     ("safetyRatings", "safety_ratings"),
+                     ("logprobsResult", "logprobs_result"),
+                     ("avgLogprobs", "avg_logprobs"))
+
+
 class ResponseState:
     """Folds `GenerateContentResponse` objects into allm events (see module docstring).
 
@@ -153,37 +161,43 @@ class ResponseState:
     # -- input ------------------------------------------------------------------------
 
     def feed_chunk(self, chunk: Any) -> list[Event]:
+        # Hot path (once per streamed chunk): exact-type checks first (JSON gives
+        # dicts and lists), the ABC `Mapping` check only as the fallback.
         if self.done:
             return []
-        if not isinstance(chunk, Mapping):
+        if type(chunk) is not dict and not isinstance(chunk, Mapping):
             return self._fail(AdapterError(
                 "malformed_response", "Gemini sent a chunk that is not a JSON object",
                 provider=PROVIDER, body=chunk))
         if "error" in chunk:
             return self._fail(error_in_stream(chunk))
         events: list[Event] = []
-        if isinstance(chunk.get("responseId"), str):
-            self.response_id = chunk["responseId"]
-        if isinstance(chunk.get("modelVersion"), str):
-            self.model_version = chunk["modelVersion"]
+        value = chunk.get("responseId")
+        if type(value) is str:
+            self.response_id = value
+        value = chunk.get("modelVersion")
+        if type(value) is str:
+            self.model_version = value
         if not self.started:
             self.started = True
             events.append(MessageStarted(id=self.response_id, model=self.model_version))
         usage = chunk.get("usageMetadata")
-        new_usage = isinstance(usage, Mapping) and usage != self.usage
+        new_usage = (usage is not None and (type(usage) is dict or isinstance(usage, Mapping))
+                     and usage != self.usage)
         if new_usage:
-            self.usage = usage  # type: ignore[assignment]
+            self.usage = usage
         feedback = chunk.get("promptFeedback")
-        if isinstance(feedback, Mapping):
+        if feedback is not None and isinstance(feedback, Mapping):
             self.prompt_feedback = dict(feedback)
             if isinstance(feedback.get("blockReason"), str):
                 self.block_reason = feedback["blockReason"]
         candidates = chunk.get("candidates")
-        if isinstance(candidates, list) and candidates:
-            candidate = next((c for c in candidates if isinstance(c, Mapping)
-                              and c.get("index", 0) == 0), None)
-            if candidate is not None:
-                self._candidate(candidate, events)
+        if type(candidates) is list and candidates:
+            for candidate in candidates:
+                if ((type(candidate) is dict or isinstance(candidate, Mapping))
+                        and candidate.get("index", 0) == 0):
+                    self._candidate(candidate, events)
+                    break
         if new_usage and self.usage is not None:
             # Usage so far (cumulative in every chunk), so a stream cut short still
             # reports it; `message_completed` repeats the final figures.
@@ -193,32 +207,41 @@ class ResponseState:
     def _candidate(self, candidate: Mapping[str, Any], events: list[Event]) -> None:
         self.seen_candidate = True
         content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, Mapping) else None
-        if isinstance(parts, list):
+        parts = (content.get("parts")
+                 if type(content) is dict or isinstance(content, Mapping) else None)
+        if type(parts) is list:
             for part in parts:
-                if isinstance(part, Mapping):
+                if type(part) is dict or isinstance(part, Mapping):
                     self._part(part, events)
-        if isinstance(candidate.get("finishReason"), str):
-            self.finish_reason = candidate["finishReason"]
-        if isinstance(candidate.get("finishMessage"), str):
-            self.finish_message = candidate["finishMessage"]
-        for key, name in (("groundingMetadata", "grounding_metadata"),
-                          ("citationMetadata", "citation_metadata"),
-                          ("urlContextMetadata", "url_context_metadata"),
-                          ("safetyRatings", "safety_ratings"),
-                          ("logprobsResult", "logprobs_result"),
-                          ("avgLogprobs", "avg_logprobs")):
-            if key in candidate:
-                self.extras[name] = candidate[key]
+        if not (len(candidate) == 2 and "content" in candidate and "index" in candidate):
+            # (skipped for a bare text delta, which is just `content` and `index`)
+            if isinstance(candidate.get("finishReason"), str):
+                self.finish_reason = candidate["finishReason"]
+            if isinstance(candidate.get("finishMessage"), str):
+                self.finish_message = candidate["finishMessage"]
+            for key, name in _CANDIDATE_EXTRAS:
+                if key in candidate:
+                    self.extras[name] = candidate[key]
 
     def _part(self, part: Mapping[str, Any], events: list[Event]) -> None:
+        text = part.get("text")
+        if len(part) == 1 and type(text) is str:  # hot path: `{"text": "..."}`
+            parts = self.parts
+            last = parts[-1] if parts else None
+            if last is not None and last["type"] == "text":
+                last["chars"] += len(text)
+            else:
+                parts.append({"type": "text", "chars": len(text)})
+            if text:
+                self.text.append(text)
+                events.append(TextDelta(delta=text))
+            return
         sig = part.get("thoughtSignature")
         sig = sig if isinstance(sig, str) and sig else None
         call = part.get("functionCall")
         if isinstance(call, Mapping):
             self._function_call(call, sig, events)
             return
-        text = part.get("text")
         if isinstance(text, str):
             kind = "thought" if part.get("thought") is True else "text"
             last = self.parts[-1] if self.parts else None
