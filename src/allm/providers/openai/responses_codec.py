@@ -263,7 +263,7 @@ class ResponsesStreamDecoder:
         out: list[Event] = []
         for sse in sse_events:
             data = sse.data
-            if not data or data.strip() == "[DONE]":
+            if not data or (data[0] != "{" and data.strip() == "[DONE]"):
                 continue
             try:
                 obj = json.loads(data)
@@ -275,11 +275,13 @@ class ResponsesStreamDecoder:
                         provider=PROVIDER, cause=data[:200],
                     )))
                 continue
-            if not isinstance(obj, Mapping):
+            if type(obj) is not dict and not isinstance(obj, Mapping):
                 continue
-            if "type" not in obj and sse.event:
+            if "type" in obj:
+                pass
+            elif sse.event:
                 obj = {**obj, "type": sse.event}
-            elif "type" not in obj and "error" in obj:
+            elif "error" in obj:
                 obj = {**obj, "type": "error"}
             out.extend(self._fold.event(obj))
         return out

@@ -87,6 +87,9 @@ class ResponsesFold:
             return []
         out: list[Event] = []
         kind = data.get("type")
+        if kind == "response.output_text.delta" and self.started:  # the hot path
+            self._text(str(data.get("item_id") or ""), data.get("delta"), out)
+            return out
         if kind in ("response.created", "response.in_progress", "response.queued"):
             self._start(data.get("response"), out)
             return out
