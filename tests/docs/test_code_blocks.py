@@ -10,7 +10,6 @@ is reset after each file.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -54,5 +53,5 @@ def test_code_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
         allm.keys.disable_dotenv()
         for handle in allm.telemetry.handlers():
             allm.telemetry.detach(handle)
+        allm.telemetry.configure(record_content=False, otel="auto", tracer_provider=False)
         allm.sandbox.unset_engine()
-        os.environ.pop("ALLM_TEST_MARKER", None)
