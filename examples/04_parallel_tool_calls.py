@@ -6,7 +6,6 @@ import _common
 
 import allm
 
-
 running: dict[str, tuple[float, float]] = {}  # tool -> (start, end)
 
 
