@@ -125,8 +125,12 @@ class ToolExecutionStarted:
 
 @dataclass(**_EV)  # type: ignore[call-overload]
 class ToolExecutionCompleted:
-    """A handler returned. `result` is its raw value (before encoding), or the
-    `ToolError` when it failed."""
+    """A handler returned. `result` is its value (before encoding) or the `ToolError`
+    when it failed; always JSON-safe, so `allm.dumps` accepts every loop event: kept
+    as it is when `allm.dumps` accepts it, else its JSON form (pydantic models via
+    ``model_dump(mode="json")``, dataclasses via their fields, dates, sets, enums,
+    ... as the default `ToolResultEncoder` writes them, any other object its
+    ``repr``). See `allm.tools.json_safe`."""
 
     type: ClassVar[str] = "tool_execution_completed"
     id: str
@@ -147,6 +151,8 @@ class ToolResultEncoded:
 
 @dataclass(**_EV)  # type: ignore[call-overload]
 class AskUserRequested:
+    """A handler asked the user; `options` are JSON-safe (see `ToolExecutionCompleted`)."""
+
     type: ClassVar[str] = "ask_user_requested"
     tool_call_id: str
     tool_name: str
@@ -156,6 +162,9 @@ class AskUserRequested:
 
 @dataclass(**_EV)  # type: ignore[call-overload]
 class ToolHalt:
+    """A handler halted the loop. `result` is the `halt(...)` result, JSON-safe like
+    `ToolExecutionCompleted.result` (the `ToolError` for ``reason="tool_error"``)."""
+
     type: ClassVar[str] = "tool_halt"
     tool_call_id: str
     reason: str

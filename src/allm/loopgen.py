@@ -56,7 +56,7 @@ from .messages import Message, Thread, ToolCall, assistant, tool_result, user
 from .request import Request, Response, Usage
 from .results import ChatResult, StepResult
 from .tool import Tool
-from .tools import ToolContext, ToolExecutor, ToolOutcome, ToolResultEncoder, settle
+from .tools import ToolContext, ToolExecutor, ToolOutcome, ToolResultEncoder, json_safe, settle
 
 __all__ = [
     "LoopConfig",
@@ -308,6 +308,10 @@ def _tools_flow(
         nonlocal winner
         tc = outcome.call
         if outcome.kind == "ask_user" and winner is None:
+            # The winner's handler values go into events and results: JSON-safe, once.
+            options = json_safe(outcome.options)
+            if options is not outcome.options:
+                outcome = replace(outcome, options=options)
             winner = outcome
             outcomes[index] = outcome
             return AskUserRequested(tool_call_id=tc.id, tool_name=tc.name,
@@ -317,6 +321,9 @@ def _tools_flow(
             content = cfg.encoder.encode_error(ToolError("tool_error", NOT_ASKED))
             outcome = replace(outcome, kind="error", content=content, is_error=True)
         elif outcome.kind == "halt" and winner is None:
+            halt_result = json_safe(outcome.halt_result)
+            if halt_result is not outcome.halt_result:
+                outcome = replace(outcome, halt_result=halt_result)
             winner = outcome
             outcomes[index] = outcome
             return ToolHalt(tool_call_id=tc.id, reason=outcome.halt_reason or "tool_error",
@@ -330,7 +337,7 @@ def _tools_flow(
     def completed(outcome: ToolOutcome) -> Event:
         tc = outcome.call
         value = outcome.error if outcome.is_error and outcome.error is not None \
-            else outcome.raw
+            else json_safe(outcome.raw)
         return ToolExecutionCompleted(id=tc.id, name=tc.name, result=value,
                                       is_error=outcome.is_error)
 

@@ -8,7 +8,14 @@ See `allm.tools._build` for the handler calling convention.
 from __future__ import annotations
 
 from ._build import BoundHandler, parse_docstring, tool
-from ._exec import DEFAULT_TOOL_TIMEOUT, ToolExecutor, ToolOutcome, ToolResultEncoder, settle
+from ._exec import (
+    DEFAULT_TOOL_TIMEOUT,
+    ToolExecutor,
+    ToolOutcome,
+    ToolResultEncoder,
+    json_safe,
+    settle,
+)
 from ._jsonschema import validate_json
 from ._results import (
     AWAITING_USER,
@@ -36,6 +43,7 @@ __all__ = [
     "ToolOutcome",
     "BoundHandler",
     "settle",
+    "json_safe",
     "validate_json",
     "parse_docstring",
     "DEFAULT_TOOL_TIMEOUT",

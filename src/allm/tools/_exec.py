@@ -17,14 +17,16 @@ import decimal
 import enum
 import inspect
 import json
+import math
 import pathlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import ToolError
+from ..errors import ToolError, ValidationError
 from ..messages import ToolCall
+from ..serializer import to_jsonable
 from ..tool import Tool
 from ._build import InvalidArguments, bind
 from ._results import RESERVED_HALT_REASONS, AskUser, Halt, ToolContext, ToolFailure
@@ -35,6 +37,7 @@ __all__ = [
     "ToolOutcome",
     "OnToolError",
     "settle",
+    "json_safe",
     "check_on_tool_error",
     "DEFAULT_TOOL_TIMEOUT",
 ]
@@ -150,6 +153,61 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def json_safe(value: Any) -> Any:
+    """A handler's value as loop events and results carry it, so that `allm.dumps`
+    always accepts them (a UI relays events as SSE) while the serializer itself stays
+    strict: the value unchanged when `allm.dumps` accepts it (JSON values, tuples,
+    bytes, allm values, pydantic models, ...), else its JSON form (`_json_form`)."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    try:
+        to_jsonable(value)
+    except ValidationError:
+        return _json_form(value, 0)
+    return value
+
+
+_MAX_DEPTH = 64
+
+
+def _json_form(value: Any, depth: int) -> Any:
+    """Plain JSON data for any value: mappings and sequences item by item (keys as
+    strings), then the default encoder's rules (a pydantic model via
+    ``model_dump(mode="json")``, a dataclass via its fields, dates, UUIDs, decimals,
+    enums, paths, sets, bytes), anything else (or nested too deeply) its ``repr``."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        return value if math.isfinite(value) else repr(value)
+    if depth >= _MAX_DEPTH:
+        return _repr(value)
+    if isinstance(value, Mapping):
+        return {k if type(k) is str else str(k): _json_form(x, depth + 1)
+                for k, x in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_form(x, depth + 1) for x in value]
+    if isinstance(value, str):  # subclasses (StrEnum, IntEnum, ...) as their plain value
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return _json_form(float.__float__(value), depth)
+    try:
+        plain = _json_default(value)
+    except Exception:
+        return _repr(value)
+    return _json_form(plain, depth + 1)
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # a broken __repr__ (or one too deep) must not break the loop
+        return f"<{type(value).__qualname__} object>"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolOutcome:
     """What one call came to, after the `on_tool_error` policy.
@@ -198,8 +256,8 @@ def settle(
         return _route(call, _with_ids(raw, call), raw, encoder, on_tool_error)
     if isinstance(raw, ToolFailure):
         err = ToolError("tool_error", raw.message, tool_name=call.name,
-                        tool_call_id=call.id, metadata={"data": raw.data} if raw.data
-                        is not None else None)
+                        tool_call_id=call.id, metadata={"data": json_safe(raw.data)}
+                        if raw.data is not None else None)
         return _route(call, err, raw, encoder, on_tool_error, failure=raw)
     if isinstance(raw, AskUser):
         if not isinstance(raw.question, str) or not isinstance(raw.options, dict):
