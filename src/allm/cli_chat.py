@@ -241,6 +241,9 @@ def _run(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> i
 
             if stored is not None:
                 session = stored.session()
+                if args.system:
+                    print(f"allm: note: -s applies when a session starts; session "
+                          f"{args.session!r} keeps its system prompt", file=err)
                 events: Any = session.stream_reply(engine, message, **params)
             else:
                 thread = Thread()
@@ -319,7 +322,7 @@ def _run(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> i
             "response": json.loads(dumps(response)) if response is not None else None,
         }, ensure_ascii=False), file=out)
     else:
-        print(f"[{spec}] {format_usage(usage)}", file=err)
+        print(f"[{spec}] usage: {format_usage(usage)}", file=err)
     return 0
 
 

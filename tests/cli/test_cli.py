@@ -49,7 +49,7 @@ def test_chat_streams_text_then_usage_on_stderr(env: dict[str, str]) -> None:
     proc = run(["chat", "-m", "fake:test", "Say hello"], env, script=script)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "Hello, world\n"
-    assert proc.stderr.strip() == "[fake:test] 5 input, 3 output, 8 total"
+    assert proc.stderr.strip() == "[fake:test] usage: 5 input, 3 output, 8 total"
 
 
 def test_text_arrives_before_the_stream_ends(env: dict[str, str]) -> None:
@@ -216,3 +216,33 @@ def test_spinner_only_draws_when_enabled() -> None:
     quiet = io.StringIO()
     Spinner(quiet, enabled=False).start().stop()
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pty")
+def test_spinner_on_a_terminal_until_the_first_token(env: dict[str, str]) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    script = [["delay", 0.5], ["text", "done"]]
+    try:
+        proc = subprocess.run([*CMD, "chat", "-m", "fake:t", "go"], stderr=slave,
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60,
+                              env={**env, "ALLM_FAKE_SCRIPT": json.dumps(script)})
+        os.close(slave)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert proc.stdout == b"done\n"
+    text = err.decode()
+    assert any(frame in text for frame in Spinner.FRAMES)   # drawn while waiting
+    assert "\r  \r" in text                                  # and erased
+    assert text.rstrip().endswith("[fake:t] usage: not reported")
