@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python -m allm demo $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

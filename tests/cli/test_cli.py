@@ -246,3 +246,13 @@ def test_spinner_on_a_terminal_until_the_first_token(env: dict[str, str]) -> Non
     assert any(frame in text for frame in Spinner.FRAMES)   # drawn while waiting
     assert "\r  \r" in text                                  # and erased
     assert text.rstrip().endswith("[fake:t] usage: not reported")
+
+
+def test_python_dash_m_allm(env: dict[str, str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "allm", "--version"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("allm ")
+    helped = subprocess.run([sys.executable, "-m", "allm", "--help"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    for command in ("chat", "sessions", "models", "demo"):
+        assert command in helped.stdout
