@@ -109,3 +109,17 @@ def test_mkdocs_nav_lists_every_page() -> None:
     nav = (DOCS.parent / "mkdocs.yml").read_text()
     pages = set(re.findall(r":\s+([\w-]+\.md)\s*$", nav, re.M))
     assert pages == {p.name for p in DOCS.glob("*.md")}
+
+
+def test_readme_starts_with_the_two_quick_start_commands() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    first_block = readme[readme.index("```"):].split("```")[1]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()[1:] if line]
+    assert commands == ["make demo", "make test"]
+
+
+def test_make_test_builds_the_docs_and_ci_runs_make_test() -> None:
+    makefile = (DOCS.parent / "Makefile").read_text()
+    test_target = makefile[makefile.index("\ntest:"):].split("\n\n")[0]
+    assert "mkdocs build --strict" in test_target and "-q" not in test_target
+    assert "make test" in (DOCS.parent / ".ci" / "run").read_text()
