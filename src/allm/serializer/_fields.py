@@ -263,10 +263,33 @@ def _type_hints(cls: type) -> dict[str, Any]:
         return {}
 
 
+_FieldSpec = tuple[frozenset[type], Callable[[Any], Any]]  # (passes as it is, decoder)
+
+
+def _dec_fields(data: Any, specs: Mapping[str, _FieldSpec]) -> dict[str, Any]:
+    """A tagged object's ``data``: each known field decoded, an unknown one refused."""
+    if type(data) is not dict:
+        raise _Fail("invalid_type")
+    out: dict[str, Any] = {}
+    for name, x in data.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise _Fail("unknown_field", name)
+        if type(x) in spec[0]:
+            out[name] = x
+        else:
+            try:
+                out[name] = spec[1](x)
+            except _Fail as e:
+                e.segments.append(name)
+                raise
+    return out
+
+
 def _dataclass_codec(cls: type, tag: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     hints = _type_hints(cls)
     fields: list[tuple[str, frozenset[type], Callable[[Any], Any], type, Any]] = []
-    dec_fields: dict[str, tuple[frozenset[type], Callable[[Any], Any]]] = {}
+    dec_fields: dict[str, _FieldSpec] = {}
     required: list[str] = []
     for f in dataclasses.fields(cls):
         if not f.init:
@@ -304,21 +327,7 @@ def _dataclass_codec(cls: type, tag: str) -> tuple[Callable[[Any], Any], Callabl
         return {_TAG: tag, _DATA: data}
 
     def decode(data: Any) -> Any:
-        if type(data) is not dict:
-            raise _Fail("invalid_type")
-        kwargs: dict[str, Any] = {}
-        for name, x in data.items():
-            spec = dec_fields.get(name)
-            if spec is None:
-                raise _Fail("unknown_field", name)
-            if type(x) in spec[0]:
-                kwargs[name] = x
-            else:
-                try:
-                    kwargs[name] = spec[1](x)
-                except _Fail as e:
-                    e.segments.append(name)
-                    raise
+        kwargs = _dec_fields(data, dec_fields)
         try:
             return cls(**kwargs)
         except ValidationError as exc:
@@ -358,6 +367,7 @@ def _error_codec(cls: type, tag: str) -> tuple[Callable[[Any], Any], Callable[[A
     names = ("reason", "message", "provider", "cause", "metadata",
              *getattr(cls, "extra_fields", ()))
     kinds = {n: _ERROR_FIELD_KINDS.get(n, _ANY) for n in names}
+    dec_fields = {n: (k.dec_direct, k.dec) for n, k in kinds.items()}
     from_fields = cls.from_fields  # type: ignore[attr-defined]
 
     def encode(v: Any) -> Any:
@@ -373,18 +383,7 @@ def _error_codec(cls: type, tag: str) -> tuple[Callable[[Any], Any], Callable[[A
         return {_TAG: tag, _DATA: data}
 
     def decode(data: Any) -> Any:
-        if type(data) is not dict:
-            raise _Fail("invalid_type")
-        fields: dict[str, Any] = {}
-        for name, x in data.items():
-            kind = kinds.get(name)
-            if kind is None:
-                raise _Fail("unknown_field", name)
-            try:
-                fields[name] = x if type(x) in kind.dec_direct else kind.dec(x)
-            except _Fail as e:
-                e.segments.append(name)
-                raise
+        fields = _dec_fields(data, dec_fields)
         if "reason" not in fields:
             raise _Fail("missing", "reason")
         if "errors" in fields:
