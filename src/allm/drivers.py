@@ -22,8 +22,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextvars
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any, TypeVar
 
 from . import telemetry
 from .errors import ToolError
@@ -31,6 +31,8 @@ from .events import Event, StepCompleted
 from .loopgen import NEXT_TOOL, Emit, Job, OpenModel, Pump, RunTools
 
 __all__ = ["SyncRun", "AsyncRun"]
+
+_E = TypeVar("_E")
 
 
 class _Steps:
@@ -107,6 +109,27 @@ def _timeout_error(job: Job, timeout: float | None) -> ToolError:
                      tool_name=job.tool.name, tool_call_id=job.call.id)
 
 
+def _open_first(run: SyncRun | AsyncRun, open_events: Callable[..., _E]) -> _E | None:
+    """The eager part both drivers' `start` share: run the flow to its first model
+    call and open it (pre-flight errors raise here, after closing the flow). None
+    when the flow ended first (its return value is then in `run.result`)."""
+    flow = run.flow
+    try:
+        cmd = next(flow)
+        while isinstance(cmd, Emit):  # nothing is emitted before the first call today
+            cmd = flow.send(None)
+        if not isinstance(cmd, OpenModel):  # pragma: no cover - it always opens first
+            raise RuntimeError(f"the loop must open the model first, got {cmd!r}")
+        return open_events(run.engine, cmd.request, cmd.call, cmd.filters)
+    except StopIteration as stop:
+        run.result = stop.value
+        flow.close()
+        return None
+    except BaseException:
+        flow.close()
+        raise
+
+
 class SyncRun:
     """Runs a loop generator synchronously. `start()` performs everything up to the
     first model call eagerly (so pre-flight errors raise at the call site);
@@ -129,19 +152,7 @@ class SyncRun:
     def start(self) -> SyncRun:
         from .facade import model_events
 
-        try:
-            cmd = next(self.flow)
-            while isinstance(cmd, Emit):  # nothing is emitted before the first call today
-                cmd = self.flow.send(None)
-            if not isinstance(cmd, OpenModel):  # pragma: no cover - it always opens first
-                raise RuntimeError(f"the loop must open the model first, got {cmd!r}")
-            self._events = model_events(self.engine, cmd.request, cmd.call, cmd.filters)
-        except StopIteration as stop:
-            self.result = stop.value
-            self.flow.close()
-        except BaseException:
-            self.flow.close()
-            raise
+        self._events = _open_first(self, model_events)
         return self
 
     def events(self) -> Iterator[Event]:
@@ -311,19 +322,7 @@ class AsyncRun:
         """Eager part, synchronous: the adapter's pre-flight raises here."""
         from .facade import amodel_events
 
-        try:
-            cmd = next(self.flow)
-            while isinstance(cmd, Emit):
-                cmd = self.flow.send(None)
-            if not isinstance(cmd, OpenModel):  # pragma: no cover - it always opens first
-                raise RuntimeError(f"the loop must open the model first, got {cmd!r}")
-            self._events = amodel_events(self.engine, cmd.request, cmd.call, cmd.filters)
-        except StopIteration as stop:
-            self.result = stop.value
-            self.flow.close()
-        except BaseException:
-            self.flow.close()
-            raise
+        self._events = _open_first(self, amodel_events)
         return self
 
     async def events(self) -> AsyncIterator[Event]:
