@@ -12,12 +12,14 @@ exist so they can register themselves.
   when its API key is set (a missing key is a one-line error, exit status 2).
 
 Exit statuses: 0 success, 1 the call failed, 2 usage error / missing key, 130
-interrupted.
+interrupted. Any error is one line on stderr (``ALLM_DEBUG=1`` re-raises it with its
+traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,11 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(file=sys.stderr)
         return 130
     except BrokenPipeError:  # `allm models | head`: the reader left; not an error
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:  # one line, never a traceback (ALLM_DEBUG=1 shows it)
+        if os.environ.get("ALLM_DEBUG"):
+            raise
+        from .errors import AllmError
+
+        if isinstance(exc, AllmError):
+            error_line(exc.message)
+            return 2 if exc.reason == "missing_key" else 1
+        error_line(f"{type(exc).__name__}: {exc} (set ALLM_DEBUG=1 for a traceback)")
+        return 1
 
 
 def _load_extensions() -> None:

@@ -256,3 +256,15 @@ def test_python_dash_m_allm(env: dict[str, str]) -> None:
                             capture_output=True, text=True, timeout=60)
     for command in ("chat", "sessions", "models", "demo"):
         assert command in helped.stdout
+
+
+def test_unexpected_failure_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    env = {**env, "ALLM_HOME": str(blocker / "home")}
+    proc = run(["chat", "-m", "fake:x", "--session", "s", "hi"], env)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("allm: error: ")
+    assert "ALLM_DEBUG=1" in proc.stderr
+    debug = run(["chat", "-m", "fake:x", "--session", "s", "hi"], {**env, "ALLM_DEBUG": "1"})
+    assert "Traceback" in debug.stderr
