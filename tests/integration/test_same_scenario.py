@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 import allm
+from allm.collector import StreamCollector
 from allm.engine import Engine
 from allm.events import (
     ChatCompleted,
@@ -49,7 +50,7 @@ from allm.events import (
     ToolExecutionCompleted,
     ToolExecutionStarted,
 )
-from allm.messages import Message
+from allm.messages import Message, Thread
 from allm.results import ChatResult
 from allm.tool import Tool
 
@@ -198,16 +199,22 @@ def check_events(conv: Conversation, events: list[Event]) -> None:
         steps[-1].append(event)
         if isinstance(event, StepCompleted):
             steps.append([])
-    ran_steps = 0
-    for k, turn in enumerate(conv.turns[:-1]):
-        step = steps[k]
+    assert len(steps) == len(conv.turns) + 1  # the last chunk holds ChatCompleted
+    for step, turn in zip(steps, conv.turns[:-1], strict=False):
         started = [i for i, e in enumerate(step) if isinstance(e, ToolExecutionStarted)]
         completed = [i for i, e in enumerate(step) if isinstance(e, ToolExecutionCompleted)]
         assert len(started) == len(completed) == len(turn.calls)
         assert not any(e.is_error for e in step if isinstance(e, ToolExecutionCompleted))
         assert max(started) < min(completed)
-        ran_steps += 1
-    assert ran_steps == len(conv.turns) - 1
+    # The step events alone fold (StreamCollector) into what ChatCompleted carries.
+    final = events[-1]
+    assert isinstance(final, ChatCompleted)
+    folded = StreamCollector(Thread(messages=tuple(conv.prompt))).collect(events[:-1])
+    partial = folded.to_chat_result()
+    assert partial.usage == final.result.usage
+    assert partial.thread == final.result.thread
+    assert [s.response.output_text for s in partial.steps] == [
+        s.response.output_text for s in final.result.steps]
     if conv.stream:  # streamed text arrives as deltas that add up to the answer
         deltas = "".join(e.delta for e in events if isinstance(e, TextDelta))
         assert deltas == "".join(t.text for t in conv.turns)
