@@ -173,8 +173,8 @@ def httpx2_stream(provider: str, base: str) -> Callable[[], str]:
             for line in r.iter_lines():
                 if line.startswith("data: "):
                     data = line[6:]
-                    if data == "[DONE]":
-                        break
+                    if data == "[DONE]":  # read on to the end: the connection is reused
+                        continue
                     text = _raw_delta(provider, loads(data))
                     if text:
                         out.append(text)
@@ -200,8 +200,8 @@ def httpx2_astream(provider: str, base: str, limit: int) -> tuple[Any, Any]:
             async for line in r.aiter_lines():
                 if line.startswith("data: "):
                     data = line[6:]
-                    if data == "[DONE]":
-                        break
+                    if data == "[DONE]":  # read on to the end: the connection is reused
+                        continue
                     text = _raw_delta(provider, loads(data))
                     if text:
                         out.append(text)
