@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
@@ -234,7 +234,3 @@ def coerce_messages(value: Thread | Message | Sequence[Message] | str) -> Thread
     if isinstance(value, str):
         return Thread(messages=(user(value),))
     return Thread(messages=tuple(value))
-
-
-def metadata_view(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(value) if value else {}
