@@ -39,7 +39,7 @@ from . import telemetry
 from .collector import StreamCollector
 from .engine import Engine
 from .errors import AdapterError, AllmError, EngineError, ValidationError
-from .events import Event, RawChunk, TextDelta, ToolCallDelta
+from .events import Event, MessageCompleted, RawChunk, TextDelta, ToolCallDelta
 from .messages import Message, Thread, coerce_messages
 from .providers.base import NEUTRAL_PARAMS, TRANSPORT_PARAMS, Call
 from .request import Request, Response
@@ -457,7 +457,9 @@ def stream_generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Itera
     mid-stream failure is an `ErrorEvent`. Close it to stop early."""
     opts.setdefault("stream", True)
     request, call, filters = build_request(engine, messages, **opts)
-    return model_events(engine, request, call, filters)
+    events = model_events(engine, request, call, filters)
+    provider = _priced_provider(engine, request)
+    return events if provider is None else _priced(events, provider, request.model)
 
 
 def astream_generate(
@@ -467,7 +469,57 @@ def astream_generate(
     raise at the call, before the first ``async for``)."""
     opts.setdefault("stream", True)
     request, call, filters = build_request(engine, messages, **opts)
-    return amodel_events(engine, request, call, filters)
+    events = amodel_events(engine, request, call, filters)
+    provider = _priced_provider(engine, request)
+    return events if provider is None else _apriced(events, provider, request.model)
+
+
+# Costs on streamed usage, so a caller folding `stream_generate` itself sees the same
+# cost figures `generate` reports. Only wraps the stream when the catalog has prices
+# for the model (one lookup per call, none per event).
+
+
+def _priced_provider(engine: Engine, request: Request) -> str | None:
+    provider = engine.provider
+    if provider is None or provider == "fake" or not request.model:
+        return None
+    from . import catalog
+
+    return provider if catalog.price(f"{provider}:{request.model}") else None
+
+
+def _price_event(event: Event, provider: str, model: str | None) -> Event:
+    from . import catalog
+
+    if type(event) is MessageCompleted and event.usage is not None:
+        return replace(event, usage=catalog.populate_costs(event.usage, provider, model))
+    if type(event) is RawChunk and event.usage is not None:
+        return replace(event, usage=catalog.populate_costs(event.usage, provider, model))
+    return event
+
+
+def _priced(events: Iterator[Event], provider: str, model: str | None) -> Iterator[Event]:
+    try:
+        for event in events:
+            cls = type(event)
+            if cls is MessageCompleted or cls is RawChunk:
+                event = _price_event(event, provider, model)
+            yield event
+    finally:
+        events.close()  # type: ignore[attr-defined]
+
+
+async def _apriced(
+    events: AsyncIterator[Event], provider: str, model: str | None
+) -> AsyncIterator[Event]:
+    try:
+        async for event in events:
+            cls = type(event)
+            if cls is MessageCompleted or cls is RawChunk:
+                event = _price_event(event, provider, model)
+            yield event
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 # -- small helpers -----------------------------------------------------------------------
