@@ -313,7 +313,8 @@ def _telemetry_on() -> bool:
 
 def _span_attrs(engine: Engine, request: Request, call: Call) -> dict[str, Any]:
     return {"provider": engine.provider, "model": request.model,
-            "request_id": call.request_id, "params": request.params, "stream": call.stream}
+            "request_id": call.request_id, "params": request.params, "stream": call.stream,
+            "input_messages": request.messages}
 
 
 def model_events(

@@ -182,6 +182,8 @@ def start_span(tracer: Any, name: str, d: Mapping[str, Any]) -> Any:
         attrs["gen_ai.conversation.id"] = str(d["session_id"])
     if model:
         attrs["gen_ai.request.model"] = str(model)
+    if _Config.record_content and d.get("input_messages"):
+        attrs["gen_ai.input.messages"] = _content_json(d["input_messages"])
     otel = tracer.start_span(title, kind=kind, attributes=attrs)
     for key, value in d.items():
         if key not in ("model", "provider", "request_id"):
