@@ -220,7 +220,7 @@ class RawChunk:
 @dataclass(**_EV)  # type: ignore[call-overload]
 class ErrorEvent:
     """A failure mid-stream (`AdapterError`, `StreamError`) or in the loop
-    (`EngineError(reason="unknown_tool")`)."""
+    (`ToolError(reason="not_found")` for a tool the engine does not have)."""
 
     type: ClassVar[str] = "error"
     error: AllmError

@@ -372,6 +372,12 @@ def apply_chat_result(session: Session, result: ChatResult) -> Session:
     if reason in ("error", "tool_error"):
         metadata["error"] = result.metadata.get("error")
         return replace(base, status="error", metadata=metadata)
+    # Unlike the original (always "completed"): a loop stopped by its turn budget or
+    # `halt_when` right after running tools still owes the model a call, so the
+    # session is "idle" (continue_ picks it up), not "completed".
+    last = result.thread.last_message
+    if reason in ("max_turns", "halt_when") and last is not None and last.role == "tool":
+        return replace(base, status="idle")
     return replace(base, status="completed")
 
 

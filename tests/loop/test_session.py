@@ -234,3 +234,27 @@ def test_async_twins() -> None:
 
     st, step = anyio.run(step_main)
     assert st.status == "idle"
+
+
+def test_max_turns_after_tools_leaves_the_session_idle() -> None:
+    """A loop cut off by max_turns right after its tools ran still owes the model a
+    call: the session is idle (continue_ finishes it), not completed."""
+    import allm
+    from allm.providers import Fake
+
+    @allm.tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    fake = Fake(scripts=[
+        [("tool_call", {"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}),
+         ("finish", "tool_calls")],
+        [("text", "3"), ("finish", "stop")],
+    ])
+    engine = allm.Engine(adapter=fake, model="m", tools=(add,))
+    session, result = allm.Session.start(engine, [allm.user("1+2?")], max_turns=1)
+    assert result.halted_reason == "max_turns"
+    assert session.status == "idle"
+    session, result = session.continue_(engine)
+    assert session.status == "completed" and result.output_text == "3"
