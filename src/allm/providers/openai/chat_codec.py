@@ -13,8 +13,14 @@ stream decoder uses, so both produce the same event sequence.
 Works against any OpenAI-compatible server through `base_url` (Ollama, vLLM, LM
 Studio, OpenRouter, Groq, Together): unknown fields are ignored, missing ones are
 tolerated (tool-call chunks without `index`, `stop` reported with tool calls,
-`reasoning_content` deltas from DeepSeek-style servers kept as reasoning). Must not
-do I/O or import httpx2.
+`reasoning_content` deltas from DeepSeek-style servers kept as reasoning). Gemini's
+OpenAI-compatible endpoint puts a thought signature on each tool call as
+``extra_content: {"google": {"thought_signature": ...}}`` and Gemini 3 rejects the
+next request unless it comes back on that call
+(https://ai.google.dev/gemini-api/docs/thought-signatures#openai): a call's
+`extra_content` is kept verbatim in ``ToolCall.metadata["openai_compat"]`` and sent
+back as it came (a message-level `extra_content` is kept in the message's metadata).
+Must not do I/O or import httpx2.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ if TYPE_CHECKING:
     from ..base import Call
 
 __all__ = ["ChatCodec", "ChatStreamDecoder", "encode_messages", "encode_body"]
+
+COMPAT_KEY = "openai_compat"  # metadata of compatible servers' extra fields
 
 _FINISH = {
     "stop": "stop",
@@ -108,14 +116,7 @@ def encode_messages(messages: tuple[Message, ...], model: str | None) -> list[di
             item = {"role": "assistant"}
             if message.tool_calls:
                 item["content"] = text or None
-                item["tool_calls"] = [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments_json},
-                    }
-                    for call in message.tool_calls
-                ]
+                item["tool_calls"] = [_tool_call(call) for call in message.tool_calls]
             else:
                 item["content"] = text
         elif role == "tool":
@@ -129,6 +130,18 @@ def encode_messages(messages: tuple[Message, ...], model: str | None) -> list[di
         if message.name and role in ("system", "user", "assistant"):
             item["name"] = message.name
         out.append(item)
+    return out
+
+
+def _tool_call(call: ToolCall) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_json},
+    }
+    compat = call.metadata.get(COMPAT_KEY) if call.metadata else None
+    if isinstance(compat, dict) and isinstance(compat.get("extra_content"), dict):
+        out["extra_content"] = compat["extra_content"]  # verbatim (thought signature)
     return out
 
 
@@ -222,6 +235,14 @@ class _Call:
     arguments: str = ""
     started: bool = False
     completed: bool = False
+    extra: dict[str, Any] | None = None  # the call's `extra_content` (Gemini)
+    parsed: dict[str, Any] = field(default_factory=dict)  # set on completion
+
+    def metadata(self, ok: bool = True) -> dict[str, Any]:
+        meta: dict[str, Any] = {} if ok else {"invalid_arguments": True}
+        if self.extra:
+            meta[COMPAT_KEY] = {"extra_content": self.extra}
+        return meta
 
 
 @dataclass(slots=True)
@@ -241,6 +262,7 @@ class _ChatFold:
     finish_reason: str | None = None
     usage: Usage | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None  # a message-level `extra_content` (Gemini)
 
     def chunk(self, obj: Any) -> list[Event]:
         if self.finished:
@@ -308,6 +330,9 @@ class _ChatFold:
             annotations = delta.get("annotations")
             if isinstance(annotations, list) and annotations:
                 self.metadata.setdefault("annotations", []).extend(annotations)
+            extra = delta.get("extra_content")
+            if type(extra) is dict and extra:
+                self.extra = extra if self.extra is None else {**self.extra, **extra}
             tool_calls = delta.get("tool_calls")
             if isinstance(tool_calls, list):
                 for position, tc in enumerate(tool_calls):
@@ -337,6 +362,9 @@ class _ChatFold:
         name = fn.get("name")
         if isinstance(name, str) and name and not entry.name:
             entry.name = name
+        extra = tc.get("extra_content")
+        if type(extra) is dict and extra:
+            entry.extra = extra if entry.extra is None else {**entry.extra, **extra}
         args = fn.get("arguments")
         if isinstance(args, (dict, list)):  # a few servers send parsed arguments
             args = json.dumps(args, ensure_ascii=False)
@@ -361,10 +389,10 @@ class _ChatFold:
                     out.append(ToolCallDelta(id=entry.id, arguments_delta=entry.arguments))
             entry.completed = True
             arguments, ok = parse_arguments(entry.arguments)
+            entry.parsed = arguments
             out.append(ToolCallCompleted(
                 id=entry.id, name=entry.name, arguments=arguments,
-                raw_arguments=entry.arguments,
-                metadata={} if ok else {"invalid_arguments": True},
+                raw_arguments=entry.arguments, metadata=entry.metadata(ok),
             ))
 
     def finish(self) -> list[Event]:
@@ -394,9 +422,11 @@ class _ChatFold:
             reason = "tool_calls"  # compatible servers often say "stop" here
         if self.reasoning:
             message_meta["reasoning"] = "".join(self.reasoning)
-        calls = tuple(
-            ToolCall(id=c.id, name=c.name, arguments=parse_arguments(c.arguments)[0],
-                     raw_arguments=c.arguments)
+        if self.extra:
+            message_meta[COMPAT_KEY] = {"extra_content": self.extra}
+        calls = tuple(  # every call is completed (and parsed) by now
+            ToolCall(id=c.id, name=c.name, arguments=c.parsed, raw_arguments=c.arguments,
+                     metadata=c.metadata())
             for c in sorted(self.calls.values(), key=lambda c: c.index)
         )
         message = Message(role="assistant", content=text, tool_calls=calls, metadata=message_meta)
