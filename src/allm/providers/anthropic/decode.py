@@ -233,8 +233,9 @@ class MessageDecoder:
         if not isinstance(message, Mapping):
             message = {}
         self._started = True
-        self._id = message.get("id")
-        self._model = message.get("model")
+        msg_id, model = message.get("id"), message.get("model")
+        self._id = msg_id if isinstance(msg_id, str) else None
+        self._model = model if isinstance(model, str) else None
         usage = message.get("usage")
         if isinstance(usage, Mapping):
             self._usage.update(usage)
@@ -313,7 +314,10 @@ class MessageDecoder:
         return []
 
     def _stop(self, data: Mapping[str, Any]) -> list[Event]:
-        b = self._blocks.get(data.get("index"))  # type: ignore[arg-type]
+        index = data.get("index")
+        # A non-int index (hostile or broken server) matches no block (fuzzing found
+        # a dict index raising TypeError: unhashable).
+        b = self._blocks.get(index) if isinstance(index, int) else None
         if b is None:
             return []
         b.flush()
@@ -335,7 +339,8 @@ class MessageDecoder:
             return []
         if kind != "tool_use":
             return []
-        name = raw.get("name") or ""
+        name = raw.get("name")
+        name = name if isinstance(name, str) else ""
         if self.structured_tool and name == self.structured_tool:
             if not b.json_parts:  # the whole input arrived in content_block_start
                 self._text.append(text)
@@ -344,7 +349,8 @@ class MessageDecoder:
         if not text.strip():
             text = "{}"
         meta: dict[str, Any] = {} if ok else {"invalid_arguments": True}
-        call = ToolCall(id=raw.get("id") or "", name=name, arguments=args,
+        call_id = raw.get("id")
+        call = ToolCall(id=call_id if isinstance(call_id, str) else "", name=name, arguments=args,
                         raw_arguments=text, metadata=meta)
         self._calls.append(call)
         return [ToolCallCompleted(id=call.id, name=name, arguments=args, raw_arguments=text,
@@ -353,9 +359,10 @@ class MessageDecoder:
     def _message_delta(self, data: Mapping[str, Any]) -> list[Event]:
         delta = data.get("delta")
         if isinstance(delta, Mapping):
-            if delta.get("stop_reason") is not None:
+            # Strings only: a list here crashed the finish-reason lookup (fuzzing).
+            if isinstance(delta.get("stop_reason"), str):
                 self._stop_reason = delta["stop_reason"]
-            if delta.get("stop_sequence") is not None:
+            if isinstance(delta.get("stop_sequence"), str):
                 self._stop_sequence = delta["stop_sequence"]
             for key in ("stop_details", "container"):
                 if delta.get(key) is not None:
