@@ -4,7 +4,8 @@ Owns the rules that depend on the model name (which endpoint, which system role,
 which max-tokens field), the vision pre-flight (OpenAI accepts PNG, JPEG, WEBP and
 non-animated GIF, at most 20 MB per image and 50 MB of images per request:
 https://platform.openai.com/docs/guides/images-vision), request headers, JSON
-helpers, and usage parsing for both wire formats. Must not know either endpoint's
+helpers, usage parsing for both wire formats, and `CodecBase` (the codecs'
+configuration, HTTP request and error mapping). Must not know either endpoint's
 message layout.
 """
 
@@ -13,13 +14,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import AdapterError, ValidationError
 from ...messages import ImagePart, Message
 from ...request import Usage
+from .._codec import HttpRequest
 from .._common import check_image
-from .errors import PROVIDER
+from .errors import PROVIDER, error_from_response
+from .params import merged_params
+
+if TYPE_CHECKING:
+    from ...request import Request
+    from ..base import Call
 
 __all__ = [
     "ALLOWED_IMAGE_MIME",
@@ -40,6 +47,7 @@ __all__ = [
     "usage_from_chat",
     "usage_from_responses",
     "drop_none",
+    "CodecBase",
 ]
 
 ALLOWED_IMAGE_MIME = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
@@ -249,3 +257,44 @@ def usage_from_responses(obj: Any) -> Usage | None:
 
 def drop_none(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if v is not None}
+
+
+class CodecBase:
+    """What the Chat Completions and Responses codecs share: their configuration,
+    `build` (pre-flight, body, headers) and `error`. A subclass names its `path` and
+    encodes its body (`encode_body`)."""
+
+    provider = PROVIDER
+    path: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        organization: str | None = None,
+        project: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.organization = organization
+        self.project = project
+        self.default_headers = dict(default_headers or {})
+
+    def encode_body(self, request: Request, call: Call, *, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build(self, request: Request, call: Call, *, api_key: str, stream: bool) -> HttpRequest:
+        preflight_images(request.messages)
+        body = self.encode_body(request, call, stream=stream)
+        params = merged_params(request, call)
+        extra_headers = params.get("extra_headers")
+        headers = build_headers(
+            api_key=api_key, organization=self.organization, project=self.project,
+            stream=stream, default_headers=self.default_headers,
+            extra_headers=extra_headers if isinstance(extra_headers, Mapping) else None,
+        )
+        return HttpRequest(method="POST", url=self.base_url + self.path, headers=headers,
+                           content=dumps(body))
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> AdapterError:
+        return error_from_response(status, headers, body)

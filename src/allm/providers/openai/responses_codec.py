@@ -32,19 +32,16 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AdapterError, ValidationError
 from ...events import ErrorEvent, Event
 from ...messages import Message, TextPart, ToolCall
-from .._codec import HttpRequest
 from ._shared import (
+    CodecBase,
     accepts_reasoning,
-    build_headers,
     drop_none,
-    dumps,
     image_url,
     is_reasoning_model,
     load_json,
-    preflight_images,
     sampling_params,
 )
-from .errors import PROVIDER, error_from_payload, error_from_response
+from .errors import PROVIDER, error_from_payload
 from .params import merged_params, tool_choice_name
 from .responses_fold import ResponsesFold, as_events
 
@@ -287,37 +284,13 @@ class ResponsesStreamDecoder:
         return out
 
 
-class ResponsesCodec:
+class ResponsesCodec(CodecBase):
     """The Codec for `POST {base_url}/responses`."""
 
-    provider = PROVIDER
     path = "/responses"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        organization: str | None = None,
-        project: str | None = None,
-        default_headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.organization = organization
-        self.project = project
-        self.default_headers = dict(default_headers or {})
-
-    def build(self, request: Request, call: Call, *, api_key: str, stream: bool) -> HttpRequest:
-        preflight_images(request.messages)
-        body = encode_body(request, call, stream=stream)
-        params = merged_params(request, call)
-        extra_headers = params.get("extra_headers")
-        headers = build_headers(
-            api_key=api_key, organization=self.organization, project=self.project,
-            stream=stream, default_headers=self.default_headers,
-            extra_headers=extra_headers if isinstance(extra_headers, Mapping) else None,
-        )
-        return HttpRequest(method="POST", url=self.base_url + self.path, headers=headers,
-                           content=dumps(body))
+    def encode_body(self, request: Request, call: Call, *, stream: bool) -> dict[str, Any]:
+        return encode_body(request, call, stream=stream)
 
     def decode(self, status: int, headers: Mapping[str, str], body: bytes) -> list[Event]:
         obj = load_json(body, "response")
@@ -336,6 +309,3 @@ class ResponsesCodec:
 
     def stream_decoder(self, headers: Mapping[str, str]) -> ResponsesStreamDecoder:
         return ResponsesStreamDecoder(headers)
-
-    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> AdapterError:
-        return error_from_response(status, headers, body)
