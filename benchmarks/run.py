@@ -143,7 +143,7 @@ def plan(args: argparse.Namespace, peers: dict[str, str]) -> list[dict[str, Any]
             if lib in peers:
                 add("nonstream", lib, p, True, **ns)
     if "stream" in args.measures:
-        st = {"chunks": 50 if q else args.chunks, "repeat": 2 if q else 3}
+        st = {"chunks": 50 if q else args.chunks, "repeat": 2 if q else 5}
         for p in PROVIDERS:
             for lib in ("httpx2", "allm", "allm-fold"):
                 add("stream", lib, p, False, **st)
@@ -276,10 +276,11 @@ def report(data: dict[str, Any]) -> str:
     # (3) stream
     if any(k.startswith("stream:") for r in rounds for k in r):
         chunks = meta["cfg"].get("stream_chunks")
-        lines += [f"## 3. Streaming ({chunks} deltas, whole stream consumed; median of 3 "
+        lines += [f"## 3. Streaming ({chunks} deltas, whole stream consumed; median of 5 "
                   "streams per process)", "",
-                  "| provider | client | ms per stream | spread | µs/chunk | vs raw httpx2 |",
-                  "|---|---|---|---|---|---|"]
+                  "| provider | client | ms per stream | spread | µs/chunk | vs raw httpx2 | "
+                  "client CPU vs raw httpx2 |",
+                  "|---|---|---|---|---|---|---|"]
         for p in PROVIDERS:
             floor = f"stream:httpx2:{p}"
             for lib in ["httpx2", "allm", "allm-fold", "openai", "anthropic"]:
@@ -292,7 +293,8 @@ def report(data: dict[str, Any]) -> str:
                 lines.append(
                     f"| {PROVIDER_NAMES[p]} | {name} | {_fmt(med(v))} | {spread(v)} | "
                     f"{_fmt(med(values(rounds, key, 'us_per_chunk')))} | "
-                    f"{_ratio(med(ratios(rounds, key, floor, 'ms')))} |")
+                    f"{_ratio(med(ratios(rounds, key, floor, 'ms')))} | "
+                    f"{_ratio(med(ratios(rounds, key, floor, 'cpu_ms')))} |")
             s = med(ratios(rounds, f"stream:allm:{p}", floor, "ms"))
             target(f"3. `stream_generate` per chunk, {PROVIDER_NAMES[p]}", s, 1.5, "{:.2f}x")
             fold = med(ratios(rounds, f"stream:allm-fold:{p}", f"stream:allm:{p}", "ms"))

@@ -434,14 +434,17 @@ def measure_stream(cfg: dict[str, Any]) -> dict[str, Any]:
     chunks = cfg["chunks"]
     one = SYNC[("stream", cfg["lib"])](cfg["provider"], _base(cfg, chunks))
     _check(one(), cfg, chunks)
-    times = []
+    times, cpu = [], []
     for _ in range(cfg["repeat"]):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         text = one()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         _check(text, cfg, chunks)
     ms = statistics.median(times) * 1000
-    return {"ms": ms, "us_per_chunk": ms * 1000 / chunks}
+    return {"ms": ms, "us_per_chunk": ms * 1000 / chunks,
+            "cpu_ms": statistics.median(cpu) * 1000}
 
 
 def measure_concurrency(cfg: dict[str, Any]) -> dict[str, Any]:
