@@ -19,6 +19,7 @@ import allm
 from allm.errors import AdapterError
 from allm.events import TextDelta
 from allm.messages import Thread, assistant, user
+from allm.results import ChatResult
 from allm.session import Session
 
 from .faultserver import FaultServer, Reply, gzip_bomb
@@ -113,7 +114,7 @@ def test_cancelled_session_stream_leaves_session_untouched(wire: Wire) -> None:
         assert server.wait_for(lambda: bool(server.record.disconnects))
         engine.adapter.close()  # type: ignore[union-attr]
     assert s1 is s0 and allm.dumps(s0) == blob
-    assert result.halted_reason == "cancelled"
+    assert isinstance(result, ChatResult) and result.halted_reason == "cancelled"
 
 
 @pytest.mark.anyio
@@ -133,4 +134,5 @@ async def test_async_cancelled_session_stream_leaves_session_untouched() -> None
         s1, result = reducer.finalize()
         assert server.wait_for(lambda: bool(server.record.disconnects))
         await engine.adapter.aclose()  # type: ignore[union-attr]
-    assert s1 is s0 and result.halted_reason == "cancelled"
+    assert s1 is s0
+    assert isinstance(result, ChatResult) and result.halted_reason == "cancelled"
