@@ -248,9 +248,15 @@ def build_request(
 # -- step 2: the event iterator -------------------------------------------------------
 
 
-def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
+Price = tuple[str, str | None]
+"""(provider, model) whose catalog prices go on streamed usage (`stream_generate`)."""
+
+
+def _pump(it: Iterator[Event], f: StreamFilters, price: Price | None = None) -> Iterator[Event]:
+    # One generator layer does the filters and the pricing: every layer costs a
+    # generator round trip per streamed chunk (benchmarks/, issue 10).
     try:
-        if f.is_default:
+        if f.is_default and price is None:
             for event in it:
                 if type(event) is RawChunk and event.usage is None:
                     continue
@@ -270,8 +276,13 @@ def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
                 elif cls is ToolCallDelta:
                     if drop_tool:
                         continue
-                elif cls is RawChunk and not keep_raw and event.usage is None:  # type: ignore[union-attr]
-                    continue
+                elif cls is RawChunk:
+                    if not keep_raw and event.usage is None:  # type: ignore[union-attr]
+                        continue
+                    if price is not None:
+                        event = _price_event(event, *price)
+                elif cls is MessageCompleted and price is not None:
+                    event = _price_event(event, *price)
                 yield event
     finally:
         close = getattr(it, "close", None)
@@ -279,8 +290,16 @@ def _pump(it: Iterator[Event], f: StreamFilters) -> Iterator[Event]:
             close()
 
 
-async def _apump(it: AsyncIterator[Event], f: StreamFilters) -> AsyncIterator[Event]:
+async def _apump(
+    it: AsyncIterator[Event], f: StreamFilters, price: Price | None = None
+) -> AsyncIterator[Event]:
     try:
+        if f.is_default and price is None:
+            async for event in it:
+                if type(event) is RawChunk and event.usage is None:
+                    continue
+                yield event
+            return
         on_event = f.on_event
         drop_text = not f.emit_text_deltas
         drop_tool = not f.emit_tool_deltas
@@ -295,8 +314,13 @@ async def _apump(it: AsyncIterator[Event], f: StreamFilters) -> AsyncIterator[Ev
             elif cls is ToolCallDelta:
                 if drop_tool:
                     continue
-            elif cls is RawChunk and not keep_raw and event.usage is None:  # type: ignore[union-attr]
-                continue
+            elif cls is RawChunk:
+                if not keep_raw and event.usage is None:  # type: ignore[union-attr]
+                    continue
+                if price is not None:
+                    event = _price_event(event, *price)
+            elif cls is MessageCompleted and price is not None:
+                event = _price_event(event, *price)
             yield event
     finally:
         aclose = getattr(it, "aclose", None)
@@ -318,27 +342,30 @@ def _span_attrs(engine: Engine, request: Request, call: Call) -> dict[str, Any]:
 
 
 def model_events(
-    engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS
+    engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS,
+    *, price: Price | None = None,
 ) -> Iterator[Event]:
     """The adapter's pre-flight now (raising at the call site), then a lazy filtered
     iterator of its events. Closing the iterator closes the adapter's. With telemetry
-    on, the adapter's events run inside a ``stream`` span."""
+    on, the adapter's events run inside a ``stream`` span. `price`: put the catalog's
+    costs on streamed usage (`stream_generate`)."""
     adapter = _engine_adapter(engine)
     it: Iterator[Event] = adapter.stream(request, call)
     if _telemetry_on():
         it = telemetry.span_for_stream("stream", it, **_span_attrs(engine, request, call))
-    return _pump(it, filters)
+    return _pump(it, filters, price)
 
 
 def amodel_events(
-    engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS
+    engine: Engine, request: Request, call: Call, filters: StreamFilters = DEFAULT_FILTERS,
+    *, price: Price | None = None,
 ) -> AsyncIterator[Event]:
     """The async twin of `model_events` (pre-flight is synchronous, at the call site)."""
     adapter = _engine_adapter(engine)
     it: AsyncIterator[Event] = adapter.astream(request, call)
     if _telemetry_on():
         it = telemetry.aspan_for_stream("stream", it, **_span_attrs(engine, request, call))
-    return _apump(it, filters)
+    return _apump(it, filters, price)
 
 
 # -- step 3: the fold ------------------------------------------------------------------
@@ -458,9 +485,9 @@ def stream_generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Itera
     mid-stream failure is an `ErrorEvent`. Close it to stop early."""
     opts.setdefault("stream", True)
     request, call, filters = build_request(engine, messages, **opts)
-    events = model_events(engine, request, call, filters)
     provider = _priced_provider(engine, request)
-    return events if provider is None else _priced(events, provider, request.model)
+    return model_events(engine, request, call, filters,
+                        price=None if provider is None else (provider, request.model))
 
 
 def astream_generate(
@@ -470,9 +497,9 @@ def astream_generate(
     raise at the call, before the first ``async for``)."""
     opts.setdefault("stream", True)
     request, call, filters = build_request(engine, messages, **opts)
-    events = amodel_events(engine, request, call, filters)
     provider = _priced_provider(engine, request)
-    return events if provider is None else _apriced(events, provider, request.model)
+    return amodel_events(engine, request, call, filters,
+                         price=None if provider is None else (provider, request.model))
 
 
 # Costs on streamed usage, so a caller folding `stream_generate` itself sees the same
@@ -497,30 +524,6 @@ def _price_event(event: Event, provider: str, model: str | None) -> Event:
     if type(event) is RawChunk and event.usage is not None:
         return replace(event, usage=catalog.populate_costs(event.usage, provider, model))
     return event
-
-
-def _priced(events: Iterator[Event], provider: str, model: str | None) -> Iterator[Event]:
-    try:
-        for event in events:
-            cls = type(event)
-            if cls is MessageCompleted or cls is RawChunk:
-                event = _price_event(event, provider, model)
-            yield event
-    finally:
-        events.close()  # type: ignore[attr-defined]
-
-
-async def _apriced(
-    events: AsyncIterator[Event], provider: str, model: str | None
-) -> AsyncIterator[Event]:
-    try:
-        async for event in events:
-            cls = type(event)
-            if cls is MessageCompleted or cls is RawChunk:
-                event = _price_event(event, provider, model)
-            yield event
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
 
 
 # -- small helpers -----------------------------------------------------------------------
