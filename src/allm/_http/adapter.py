@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HttpAdapter",
     "HttpResult",
+    "DownloadFailed",
     "ErrorFor",
     "HttpClient",
     "AsyncHttpClient",
@@ -323,6 +324,40 @@ class HttpAdapter:
             call_request_id=call.request_id,
         )
 
+    # -- input images given by URL (opt-in per adapter) ----------------------------------
+
+    def download(self, url: str, *, max_bytes: int, timeout: float | None = None) -> HttpResult:
+        """GET `url` with this adapter's client (redirects followed; none of the
+        adapter's default headers, which may carry credentials). Reads at most
+        `max_bytes + 1` bytes, so the caller can reject a larger body without holding
+        it. Any status is returned; a transport failure raises `DownloadFailed`."""
+        body = bytearray()
+        try:
+            with self._sync_client().stream("GET", url, follow_redirects=True,
+                                            **_timeout_kw(timeout)) as response:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        break
+                return HttpResult(response.status_code, _plain(response.headers), bytes(body))
+        except Exception as exc:  # never leak transport types
+            raise DownloadFailed(exc) from None
+
+    async def adownload(self, url: str, *, max_bytes: int,
+                        timeout: float | None = None) -> HttpResult:
+        """The async twin of `download`."""
+        body = bytearray()
+        try:
+            async with self._async_client_get().stream(
+                    "GET", url, follow_redirects=True, **_timeout_kw(timeout)) as response:
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        break
+                return HttpResult(response.status_code, _plain(response.headers), bytes(body))
+        except Exception as exc:  # never leak transport types
+            raise DownloadFailed(exc) from None
+
     # -- clients --------------------------------------------------------------------
 
     def _sync_client(self) -> httpx2.Client:
@@ -420,6 +455,21 @@ class HttpAdapter:
                     yield ev
                 return
             await anyio.sleep(delay)
+
+
+class DownloadFailed(Exception):
+    """`HttpAdapter.download` failed in transport: `kind` names the transport's error
+    class, `timeout` says whether it was a timeout (callers map it to their error)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(type(exc).__name__)
+        self.kind = type(exc).__name__
+        self.timeout = isinstance(exc, httpx2.TimeoutException)
+
+
+def _timeout_kw(timeout: float | None) -> dict[str, Any]:
+    # Omitted, the client's own timeout applies (httpx2's `timeout=None` means none).
+    return {} if timeout is None else {"timeout": timeout}
 
 
 def _plain(headers: httpx2.Headers) -> dict[str, str]:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..._http.adapter import HttpAdapter
+from ..._http.adapter import DownloadFailed, HttpAdapter
 from ...errors import AdapterError
 from ...image import Image
 from ...messages import ImagePart, Message
@@ -108,33 +108,25 @@ class Gemini(HttpAdapter):
 
     async def _astream_prefetched(self, request: Request, call: Call) -> AsyncIterator[Event]:
         images: dict[str, Image] = {}
-        client = self._async_http()
         for url in _url_images(request):
-            try:
-                response = await client.get(url, follow_redirects=True)
-            except Exception as exc:  # httpx2 errors: never leak transport types
+            try:  # bounded: a larger body is cut just past the limit, then rejected
+                result = await self.adownload(url, max_bytes=MAX_REQUEST_BYTES)
+            except DownloadFailed as exc:
                 raise _fetch_failed(url, exc) from None
-            images[url] = _image_from_response(url, response.status_code, response.content)
+            images[url] = _image_from_response(url, result.status, result.body)
         events = super().astream(_swap_images(request, images), call)
         async for event in events:
             yield event
 
     def _prefetch_sync(self, request: Request) -> Request:
         images: dict[str, Image] = {}
-        client = self._sync_http()
         for url in _url_images(request):
             try:
-                response = client.get(url, follow_redirects=True)
-            except Exception as exc:  # httpx2 errors: never leak transport types
+                result = self.download(url, max_bytes=MAX_REQUEST_BYTES)
+            except DownloadFailed as exc:
                 raise _fetch_failed(url, exc) from None
-            images[url] = _image_from_response(url, response.status_code, response.content)
+            images[url] = _image_from_response(url, result.status, result.body)
         return _swap_images(request, images)
-
-    def _sync_http(self) -> Any:
-        return self._sync_client()
-
-    def _async_http(self) -> Any:
-        return self._async_client_get()
 
 
 def _fetchable(url: str) -> bool:
@@ -151,9 +143,9 @@ def _url_images(request: Request) -> list[str]:
     return urls
 
 
-def _fetch_failed(url: str, exc: Exception) -> AdapterError:
-    return AdapterError("network_error", f"fetching image {url[:80]!r} failed: "
-                        f"{type(exc).__name__}", provider="gemini")
+def _fetch_failed(url: str, exc: DownloadFailed) -> AdapterError:
+    return AdapterError("network_error", f"fetching image {url[:80]!r} failed: {exc.kind}",
+                        provider="gemini")
 
 
 def _image_from_response(url: str, status: int, content: bytes) -> Image:
