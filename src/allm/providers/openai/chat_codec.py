@@ -43,21 +43,18 @@ from ...events import (
     ToolCallStarted,
 )
 from ...messages import Message, TextPart, ToolCall
-from .._codec import HttpRequest
 from .._common import parse_arguments
 from ._shared import (
+    CodecBase,
     accepts_reasoning,
-    build_headers,
-    dumps,
     image_url,
     load_json,
-    preflight_images,
     sampling_params,
     system_role_for,
     usage_from_chat,
     wants_max_completion_tokens,
 )
-from .errors import PROVIDER, error_from_payload, error_from_response
+from .errors import PROVIDER, error_from_payload
 from .params import merged_params, tool_choice_name
 
 if TYPE_CHECKING:
@@ -512,37 +509,13 @@ class ChatStreamDecoder:
         return out
 
 
-class ChatCodec:
+class ChatCodec(CodecBase):
     """The Codec for `POST {base_url}/chat/completions`."""
 
-    provider = PROVIDER
     path = "/chat/completions"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        organization: str | None = None,
-        project: str | None = None,
-        default_headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.organization = organization
-        self.project = project
-        self.default_headers = dict(default_headers or {})
-
-    def build(self, request: Request, call: Call, *, api_key: str, stream: bool) -> HttpRequest:
-        preflight_images(request.messages)
-        body = encode_body(request, call, stream=stream)
-        params = merged_params(request, call)
-        extra_headers = params.get("extra_headers")
-        headers = build_headers(
-            api_key=api_key, organization=self.organization, project=self.project,
-            stream=stream, default_headers=self.default_headers,
-            extra_headers=extra_headers if isinstance(extra_headers, Mapping) else None,
-        )
-        return HttpRequest(method="POST", url=self.base_url + self.path, headers=headers,
-                           content=dumps(body))
+    def encode_body(self, request: Request, call: Call, *, stream: bool) -> dict[str, Any]:
+        return encode_body(request, call, stream=stream)
 
     def decode(self, status: int, headers: Mapping[str, str], body: bytes) -> list[Event]:
         obj = load_json(body, "chat completion")
@@ -556,6 +529,3 @@ class ChatCodec:
 
     def stream_decoder(self, headers: Mapping[str, str]) -> ChatStreamDecoder:
         return ChatStreamDecoder(headers)
-
-    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> AdapterError:
-        return error_from_response(status, headers, body)
