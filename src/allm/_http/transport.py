@@ -459,8 +459,12 @@ class BodyReader:
     def _release(self, events: list[Event]) -> list[Event]:
         """Events the caller may see now. Until something of substance is released,
         leading start/raw events are held and a leading error fails the attempt (so
-        it can be retried)."""
+        it can be retried). Error events are scrubbed of the key first: a provider
+        may echo it inside a 200 stream or body too, not only in an HTTP error."""
         run = self._run
+        for ev in events:
+            if type(ev) is ErrorEvent:
+                run.scrub_error(ev.error)
         if run.yielded:
             return events
         held = self._held
