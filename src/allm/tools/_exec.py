@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import ToolError, ValidationError
+from ..errors import ToolError
 from ..messages import ToolCall
 from ..serializer import to_jsonable
 from ..tool import Tool
@@ -163,7 +163,7 @@ def json_safe(value: Any) -> Any:
         return value
     try:
         to_jsonable(value)
-    except ValidationError:
+    except Exception:  # ValidationError, or a value whose own methods fail
         return _json_form(value, 0)
     return value
 
