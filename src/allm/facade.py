@@ -99,6 +99,8 @@ class StreamFilters:
 
 
 DEFAULT_FILTERS = StreamFilters()
+_FILTER_OPTS = frozenset({"emit_text_deltas", "emit_tool_deltas", "include_raw_chunks",
+                          "on_event"})
 
 
 def new_request_id() -> str:
@@ -111,6 +113,8 @@ def new_request_id() -> str:
 
 
 def _check_opts(opts: Mapping[str, Any]) -> None:
+    if CALL_OPTS.issuperset(opts):  # the common case, one C-level pass
+        return
     unknown = sorted(k for k in opts if k not in CALL_OPTS)
     if unknown:
         raise ValidationError(
@@ -126,6 +130,11 @@ def _check_messages(messages: Sequence[Any]) -> None:
     if not messages:
         raise ValidationError("invalid_thread", "no messages to send",
                               errors=[("messages", "empty")])
+    for m in messages:
+        if type(m) is not Message and not isinstance(m, Message):
+            break
+    else:
+        return
     bad = [(f"messages.{i}", "not_a_message") for i, m in enumerate(messages)
            if not isinstance(m, Message)]
     if bad:
@@ -160,6 +169,9 @@ def _catalog_preflight(engine: Engine, request: Request) -> None:
     provider = engine.provider
     if provider is None or provider == "fake" or not request.model:
         return
+    if (not request.tools and request.response_format is None
+            and all(type(m.content) is str for m in request.messages)):
+        return  # no tools, no schema, no images: nothing the catalog could refuse
     from . import catalog
 
     catalog.preflight(provider, request.model, request)
@@ -236,7 +248,7 @@ def build_request(
         request_id=get("request_id") or telemetry.current_request_id() or new_request_id(),
         on_retry=get("on_retry"),
     )
-    filters = StreamFilters(
+    filters = DEFAULT_FILTERS if _FILTER_OPTS.isdisjoint(opts) else StreamFilters(
         emit_text_deltas=bool(get("emit_text_deltas", True)),
         emit_tool_deltas=bool(get("emit_tool_deltas", True)),
         include_raw_chunks=bool(get("include_raw_chunks", False)),
@@ -392,15 +404,15 @@ def finish_response(
     `provider`, the usage's costs from the model catalog (when it knows the model's
     prices); raises the stream's error (carrying the partial response) when
     `raise_error`."""
-    response = collector.to_response(request_id=call.request_id, model=request.model)
-    if provider is not None and provider != "fake" and response.model:
-        usage = response.usage
+    model = collector.model if collector.model is not None else request.model
+    if provider is not None and provider != "fake" and model:
+        usage = collector.usage
         if usage.input_tokens is not None or usage.output_tokens is not None:
             from . import catalog
 
-            priced = catalog.populate_costs(usage, provider, response.model)
-            if priced is not usage:
-                response = replace(response, usage=priced)
+            # Priced before the response is built (no second Response copy).
+            collector.usage = catalog.populate_costs(usage, provider, model)
+    response = collector.to_response(request_id=call.request_id, model=request.model)
     if raise_error and collector.error is not None:
         raise error_with_partial(collector.error, response)
     return response
