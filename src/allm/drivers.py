@@ -155,7 +155,10 @@ class SyncRun:
         self._events = _open_first(self, model_events)
         return self
 
-    def events(self) -> Iterator[Event]:
+    def events(self, emit: bool = True) -> Iterator[Event]:
+        """Run the loop, yielding its events. ``emit=False`` (the non-streaming
+        `chat`, which only wants `result`): the same run, yielding nothing, so no
+        event pays a generator round trip to a consumer that drops it."""
         from .facade import model_events
 
         flow = self.flow
@@ -174,7 +177,8 @@ class SyncRun:
                 if type(cmd) is Emit:
                     if steps is not None:
                         steps.emitted(cmd.event)
-                    yield cmd.event
+                    if emit:
+                        yield cmd.event
                     continue
                 if type(cmd) is Pump:
                     accept = cmd.accept
@@ -182,12 +186,16 @@ class SyncRun:
                     assert events is not None
                     try:
                         if steps is None:
-                            for event in events:
-                                if accept(event):
-                                    yield event
+                            if emit:
+                                for event in events:
+                                    if accept(event):
+                                        yield event
+                            else:
+                                for event in events:
+                                    accept(event)
                         else:  # the step span is active while pulling, never across a yield
                             for event in _spanned(events, steps.enter(cmd)):
-                                if accept(event):
+                                if accept(event) and emit:
                                     yield event
                     except Exception as e:
                         exc = e
@@ -325,7 +333,8 @@ class AsyncRun:
         self._events = _open_first(self, amodel_events)
         return self
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self, emit: bool = True) -> AsyncIterator[Event]:
+        """The async twin of `SyncRun.events` (``emit=False`` likewise)."""
         from .facade import amodel_events
 
         flow = self.flow
@@ -344,7 +353,8 @@ class AsyncRun:
                 if type(cmd) is Emit:
                     if steps is not None:
                         steps.emitted(cmd.event)
-                    yield cmd.event
+                    if emit:
+                        yield cmd.event
                     continue
                 if type(cmd) is Pump:
                     accept = cmd.accept
@@ -352,12 +362,16 @@ class AsyncRun:
                     assert events is not None
                     try:
                         if steps is None:
-                            async for event in events:
-                                if accept(event):
-                                    yield event
+                            if emit:
+                                async for event in events:
+                                    if accept(event):
+                                        yield event
+                            else:
+                                async for event in events:
+                                    accept(event)
                         else:  # the step span is active while pulling, never across a yield
                             async for event in _aspanned(events, steps.enter(cmd)):
-                                if accept(event):
+                                if accept(event) and emit:
                                     yield event
                     except Exception as e:
                         exc = e

@@ -293,7 +293,12 @@ def chat(engine: Engine, messages: MessagesArg, **opts: Any) -> ChatResult:
     cfg, flow = _flows(engine, messages, opts, single=False, streaming=False)
     traced = telemetry.active()
     run = SyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
-    return _final(_trace("chat", cfg, run.events(), traced))
+    if traced:
+        return _final(_trace("chat", cfg, run.events(), traced))
+    for _ in run.events(emit=False):  # pragma: no cover - yields nothing
+        pass
+    result: ChatResult = run.result
+    return result
 
 
 def _final(events: Iterator[Event]) -> ChatResult:
@@ -338,6 +343,11 @@ async def achat(engine: Engine, messages: MessagesArg, **opts: Any) -> ChatResul
     cfg, flow = _flows(engine, messages, opts, single=False, streaming=False)
     traced = telemetry.active()
     run = AsyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
+    if not traced:
+        async for _ in run.events(emit=False):  # pragma: no cover - yields nothing
+            pass
+        done: ChatResult = run.result
+        return done
     result: ChatResult | None = None
     async for event in _atrace("chat", cfg, run.events(), traced):
         if type(event) is ChatCompleted:
