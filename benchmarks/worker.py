@@ -485,6 +485,11 @@ def measure_chat(cfg: dict[str, Any]) -> dict[str, Any]:
         """Weather in a city."""
         return {"city": city, "temp": 21}
 
+    @allm.tool(name="get_weather")
+    async def aget_weather(city: str) -> dict[str, Any]:
+        """Weather in a city."""
+        return {"city": city, "temp": 21}
+
     def scripts() -> list[list[Any]]:
         out: list[list[Any]] = [
             [("text", "Checking."),
@@ -494,9 +499,9 @@ def measure_chat(cfg: dict[str, Any]) -> dict[str, Any]:
         out.append([("text", "All sunny."), ("usage", {"input_tokens": 10, "output_tokens": 3})])
         return out
 
-    def engines(k: int) -> list[Any]:
+    def engines(k: int, tool: Any = get_weather) -> list[Any]:
         return [allm.Engine(adapter=Fake(scripts=scripts()), model="fake",
-                            tools=[get_weather]) for _ in range(k)]
+                            tools=[tool]) for _ in range(k)]
 
     msgs = [allm.user("Weather everywhere?")]
     reps = cfg["repeat"]
@@ -514,20 +519,24 @@ def measure_chat(cfg: dict[str, Any]) -> dict[str, Any]:
         sync_times.append(time.perf_counter() - t0)
         check(res)
 
-    async def run_async() -> list[float]:
-        check(await allm.achat(engines(1)[0], msgs, max_turns=steps + 1))
+    async def run_async(tool: Any) -> list[float]:
+        check(await allm.achat(engines(1, tool)[0], msgs, max_turns=steps + 1))
         out = []
-        for eng in engines(reps):
+        for eng in engines(reps, tool):
             t0 = time.perf_counter()
             res = await allm.achat(eng, msgs, max_turns=steps + 1)
             out.append(time.perf_counter() - t0)
             check(res)
         return out
 
-    async_times = asyncio.run(run_async())
+    # achat with an async tool (the idiomatic async case), and with the sync tool,
+    # which allm runs in a worker thread so it cannot block the event loop.
+    async_times = asyncio.run(run_async(aget_weather))
+    async_sync_tool = asyncio.run(run_async(get_weather))
     return {
         "sync_us_per_step": statistics.median(sync_times) / steps * 1e6,
         "async_us_per_step": statistics.median(async_times) / steps * 1e6,
+        "async_sync_tool_us_per_step": statistics.median(async_sync_tool) / steps * 1e6,
     }
 
 
