@@ -275,8 +275,18 @@ class SyncRun:
                 deadlines = [self._started[j.index] + timeout
                              for j in self._pending.values() if j.index in self._started]
                 wait_for = max(0.0, min(deadlines) - now) if deadlines else timeout
-            done, _ = cf.wait(list(self._pending), timeout=wait_for,
-                              return_when=cf.FIRST_COMPLETED)
+            if len(self._pending) == 1:
+                # One call (the common turn): waiting on the future itself is ~15 µs
+                # cheaper than `cf.wait` (no waiter objects installed and removed).
+                (only,) = self._pending
+                try:
+                    only.exception(timeout=wait_for)
+                    done = {only}
+                except cf.TimeoutError:
+                    done = set()
+            else:
+                done, _ = cf.wait(list(self._pending), timeout=wait_for,
+                                  return_when=cf.FIRST_COMPLETED)
             finished: list[tuple[float, tuple[int, Any, BaseException | None]]] = []
             for fut in done:
                 job = self._pending.pop(fut)
