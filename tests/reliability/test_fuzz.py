@@ -424,3 +424,73 @@ def test_bound_handlers_only_raise_invalid_arguments(args: dict[str, Any]) -> No
             bound.prepare(args)
         except InvalidArguments:
             pass
+
+
+# -- the collector: adapter events in any order ---------------------------------------------
+
+
+def _adapter_events() -> st.SearchStrategy[Any]:
+    from allm import events as ev
+    from allm.errors import AdapterError, StreamError
+    from allm.messages import Message
+    from allm.request import FINISH_REASONS, Usage
+
+    ids = st.sampled_from(["a", "b", "c", ""])
+    text = st.text(max_size=6)
+    usage = st.none() | st.builds(Usage, input_tokens=st.none() | st.integers(0, 9),
+                                  output_tokens=st.none() | st.integers(0, 9))
+    finish = st.none() | st.sampled_from(sorted(FINISH_REASONS))
+    args = st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=3), max_size=2)
+    error = st.sampled_from([AdapterError("network_error"), AdapterError("rate_limited"),
+                             StreamError("cancelled")])
+    return st.one_of(
+        st.builds(ev.MessageStarted, id=st.none() | ids, model=st.none() | text),
+        st.builds(ev.TextDelta, delta=text, id=st.none() | ids),
+        st.builds(ev.TextCompleted, text=text, id=st.none() | ids),
+        st.builds(ev.ToolCallStarted, id=ids, name=text),
+        st.builds(ev.ToolCallDelta, id=ids, arguments_delta=st.sampled_from(
+            ['{"a"', ": 1}", "[", "", "}", '{"x": "y"}', "\x00"]) | text),
+        st.builds(ev.ToolCallCompleted, id=ids, name=text, arguments=args,
+                  raw_arguments=st.none() | text,
+                  metadata=st.sampled_from([{}, {"invalid_arguments": True}])),
+        st.builds(ev.MessageCompleted, message=st.none() | st.builds(
+            lambda t: Message(role="assistant", content=t), text),
+            finish_reason=finish, raw_finish_reason=st.none() | text, usage=usage,
+            id=st.none() | ids),
+        st.builds(ev.RawChunk, data=st.none() | text, usage=usage),
+        st.builds(ev.ErrorEvent, error=error),
+    )
+
+
+@FUZZ
+@given(events=st.lists(_adapter_events(), max_size=25))
+def test_collector_folds_any_adapter_event_order(events: list[Any]) -> None:
+    from allm.collector import StreamCollector
+
+    collector = StreamCollector()
+    for ev in events:
+        collector.apply(ev)
+    try:
+        response = collector.to_response()
+        allm.dumps(response)
+        collector.to_chat_result()
+    except AllmError:
+        pass
+
+
+def test_loads_pathological_json() -> None:
+    for text in ["[" * 100_000 + "]" * 100_000, '{"allm": 1, "value": ' + "1" * 5000 + "}",
+                 '{"allm": 1, "value": 1e999}', '{"allm": 1, "value": NaN}',
+                 '{"allm": 1, "value": "\\ud800"}', "\ufeff{}", "",
+                 '{"allm": 1, "value": {"__type__": "dict", "data": ' * 2000 + "{}" + "}}" * 2000]:
+        try:
+            allm.loads(text)
+        except AllmError:
+            pass
+
+
+def test_parse_arguments_pathological() -> None:
+    for raw in ["[" * 100_000, '{"a": ' * 50_000, "1" * 10_000, "\x00", '{"a": NaN}',
+                '{"a": 1e999}', '"' + "\\u0000" * 1000 + '"']:
+        args, ok = parse_arguments(raw)
+        assert isinstance(args, dict)
