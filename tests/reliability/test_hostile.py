@@ -197,3 +197,76 @@ def test_hostile_tool_calls_from_a_provider_stream() -> None:
     errors = [json.loads(m["content"]) for m in sent[:6]]
     assert all("error" in e for e in errors)
     assert sent[6]["content"] == "sunny in Tromso"
+
+
+HOSTILE_WIRE_CALLS = [("t0", "../../etc/passwd", {"city": "Oslo"}),
+                      ("t1", "__class__", {}),
+                      ("t2", "os.system", {"command": "rm -rf /"}),
+                      ("t3", "tool.__init__", {}),
+                      ("t4", "get_weather", {"city": 7}),
+                      ("t5", "get_weather", {"city": "Tromso"})]
+
+
+def _anthropic_tool_chunks() -> list[bytes]:
+    from .wire import ANTHROPIC
+
+    out = ANTHROPIC.stream_head()[:1]
+    for i, (cid, name, args) in enumerate(HOSTILE_WIRE_CALLS):
+        out.append(sse({"type": "content_block_start", "index": i, "content_block": {
+            "type": "tool_use", "id": cid, "name": name, "input": {}}}, "content_block_start"))
+        text = json.dumps(args)
+        for piece in (text[:3], text[3:]):
+            out.append(sse({"type": "content_block_delta", "index": i, "delta": {
+                "type": "input_json_delta", "partial_json": piece}}, "content_block_delta"))
+        out.append(sse({"type": "content_block_stop", "index": i}, "content_block_stop"))
+    # a tool_use block whose JSON never becomes valid
+    n = len(HOSTILE_WIRE_CALLS)
+    out.append(sse({"type": "content_block_start", "index": n, "content_block": {
+        "type": "tool_use", "id": "t6", "name": "get_weather", "input": {}}},
+        "content_block_start"))
+    out.append(sse({"type": "content_block_delta", "index": n, "delta": {
+        "type": "input_json_delta", "partial_json": '{"city": "Os'}}, "content_block_delta"))
+    out.append(sse({"type": "content_block_stop", "index": n}, "content_block_stop"))
+    out.append(sse({"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                    "usage": {"output_tokens": 9}}, "message_delta"))
+    out.append(sse({"type": "message_stop"}, "message_stop"))
+    return out
+
+
+def _gemini_tool_chunks() -> list[bytes]:
+    parts = [{"functionCall": {"id": cid, "name": name, "args": args}}
+             for cid, name, args in HOSTILE_WIRE_CALLS]
+    obj = {"candidates": [{"content": {"role": "model", "parts": parts},
+                           "finishReason": "STOP", "index": 0}],
+           "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1}}
+    return [b"data: " + json.dumps(obj).encode() + b"\r\n\r\n"]
+
+
+@pytest.mark.parametrize("name", ["anthropic", "gemini"])
+def test_hostile_tool_calls_from_anthropic_and_gemini_streams(name: str) -> None:
+    from .wire import ANTHROPIC, GEMINI
+
+    wire = ANTHROPIC if name == "anthropic" else GEMINI
+    first = _anthropic_tool_chunks() if name == "anthropic" else _gemini_tool_chunks()
+    bodies: list[bytes] = []
+
+    def handler(seen: Seen) -> Reply:
+        bodies.append(seen.body)
+        if len(bodies) == 1:
+            return Reply(chunks=first)
+        return Reply(chunks=wire.stream_chunks(["fine"]))
+
+    with FaultServer(handler) as server:
+        engine = allm.engine(adapter=wire.adapter(server.url), model=wire.model,
+                             tools=[get_weather])
+        result = allm.chat(engine, "weather?", api_key="sk-hostile-000000", stream=True)
+        engine.adapter.close()  # type: ignore[union-attr]
+    assert CALLS == [{"city": "Tromso", "days": 1}]
+    assert result.final_response is not None and result.final_response.output_text == "fine"
+    msgs = tool_messages(result)
+    expected = len(HOSTILE_WIRE_CALLS) + (1 if name == "anthropic" else 0)
+    assert len(msgs) == expected
+    assert [m.is_error for m in msgs] == [True] * 5 + [False] + [True] * (expected - 6)
+    # The second request carries every result back to the model.
+    second = bodies[1].decode()
+    assert second.count("unknown tool") == 4 and "sunny in Tromso" in second
