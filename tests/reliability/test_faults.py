@@ -396,3 +396,26 @@ def test_error_body_is_parsed_json() -> None:
     assert out.adapter_error.reason == "invalid_request"
     assert out.adapter_error.body == {"error": {"message": "bad",
                                                 "type": "invalid_request_error"}}
+
+
+@pytest.mark.parametrize("value", ["3600", "1e309", "nan", "-5", "soon", "inf",
+                                   "Wed, 21 Oct 2099 07:28:00 GMT"])
+def test_hostile_retry_after_values_stay_within_the_call_timeout(value: str) -> None:
+    wire = WIRES[0]
+    out = run(wire, [Reply(status=429, headers={"retry-after": value}, body=wire.rate_limited),
+                     ok(wire)], timeout=1.0, retry=RetryPolicy(max_attempts=3, base_delay=0.01,
+                                                               jitter=0.0))
+    assert out.elapsed < 1.6, (value, out.elapsed)
+    if out.error is not None:  # waiting as asked would overrun the call's deadline
+        assert out.adapter_error.reason in ("rate_limited", "timeout"), out.error
+    else:
+        assert out.response is not None and out.response.output_text == TEXT
+
+
+@pytest.mark.parametrize("value", ["1e309", "nan", "-1", "abc"])
+def test_hostile_retry_after_ms_values(value: str) -> None:
+    wire = WIRES[2]
+    out = run(wire, [Reply(status=429, headers={"retry-after-ms": value},
+                           body=wire.rate_limited), ok(wire)], timeout=1.0)
+    assert out.elapsed < 1.6, (value, out.elapsed)
+    assert out.error is None or out.adapter_error.reason in ("rate_limited", "timeout")

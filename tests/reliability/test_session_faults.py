@@ -136,3 +136,45 @@ async def test_async_cancelled_session_stream_leaves_session_untouched() -> None
         await engine.adapter.aclose()  # type: ignore[union-attr]
     assert s1 is s0
     assert isinstance(result, ChatResult) and result.halted_reason == "cancelled"
+
+
+def test_fault_in_the_second_step_keeps_a_well_formed_thread() -> None:
+    """The tool ran and its result is in the thread; the failed second model call left
+    nothing half-written (no dangling assistant turn), so the thread can be sent again."""
+    from allm.loop import check_thread
+
+    from .wire import sse
+
+    ran: list[str] = []
+
+    @allm.tool
+    def lookup(q: str) -> str:
+        """Look up."""
+        ran.append(q)
+        return "result"
+
+    wire = WIRES[0]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return sse({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    tool_turn = [chunk({"role": "assistant", "tool_calls": [{
+        "index": 0, "id": "call_1", "type": "function",
+        "function": {"name": "lookup", "arguments": '{"q": "x"}'}}]}),
+        chunk({}, "tool_calls"), b"data: [DONE]\n\n"]
+    replies = [Reply(chunks=tool_turn),
+               Reply(chunks=wire.stream_chunks(WORDS[:2], complete=False), after="drop")]
+    s0 = start_session()
+    blob = allm.dumps(s0)
+    with FaultServer(replies) as server:
+        engine = allm.engine(adapter=wire.adapter(server.url), model=wire.model,
+                             tools=[lookup])
+        s1, result = s0.reply(engine, "next", **OPTS)
+        engine.adapter.close()  # type: ignore[union-attr]
+    assert allm.dumps(s0) == blob and ran == ["x"]
+    assert s1.status == "error" and result.halted_reason == "error"
+    roles = [m.role for m in s1.thread.messages]
+    assert roles == ["user", "assistant", "user", "assistant", "tool"]
+    check_thread(s1.thread)  # every tool call has its result
+    assert allm.loads(allm.dumps(s1)) == s1
