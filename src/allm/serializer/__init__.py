@@ -34,6 +34,10 @@ Speed: each class's field list and per-field converters are built once, on first
 use, from its type hints; values then go through plain loops and stdlib `json`.
 Exceptions unwinding through the walk collect the path, so the success path never
 builds path strings.
+
+Layout: `_core` (tags, the failure type, the registry tables), `_values` (the walk
+over untyped values and tagged dispatch), `_registry` (`register`, lazy tags, the
+built-in types), `_fields` (per-class codecs from type hints); the API is here.
 """
 
 from __future__ import annotations
