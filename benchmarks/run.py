@@ -237,14 +237,16 @@ def report(data: dict[str, Any]) -> str:
         lines += ["## 1. Import time (fresh interpreter, wall ms; net = minus bare `python -c pass`)",
                   "", "| import | wall ms | spread | net ms | net vs httpx2 | wall vs httpx2 |",
                   "|---|---|---|---|---|---|"]
-        for mod in ["bare", "httpx2", "allm"] + [f"peer:{p}" for p in PEER_MODULES]:
+        for mod in ["bare", "httpx2", "allm", "allm+openai"] + [f"peer:{p}" for p in PEER_MODULES]:
             key = f"import:{mod}"
             wall = values(rounds, key, "ms")
             if not wall:
                 continue
             net = values(rounds, key, "net_ms")
+            name = {"allm+openai": "allm + OpenAI adapter (`from allm.providers.openai import OpenAI`, "
+                    "imports httpx2)"}.get(mod, mod.replace("peer:", ""))
             lines.append(
-                f"| {mod.replace('peer:', '')} | {_fmt(med(wall))} | {spread(wall)} | "
+                f"| {name} | {_fmt(med(wall))} | {spread(wall)} | "
                 f"{_fmt(med(net))} | {_ratio(med(ratios(rounds, key, 'import:httpx2', 'net_ms')))} | "
                 f"{_ratio(med(ratios(rounds, key, 'import:httpx2', 'ms')))} |")
         target("1. `import allm` vs `import httpx2` (wall)",
@@ -420,8 +422,9 @@ def main() -> None:
             if "imports" in args.measures:
                 bare = import_ms(py, "pass", args.import_repeat)
                 res["import:bare"] = {"ms": bare, "net_ms": 0.0}
-                for mod in ("httpx2", "allm"):
-                    ms = import_ms(py, f"import {mod}", args.import_repeat)
+                for mod, stmt in (("httpx2", "import httpx2"), ("allm", "import allm"),
+                                  ("allm+openai", "from allm.providers.openai import OpenAI")):
+                    ms = import_ms(py, stmt, args.import_repeat)
                     res[f"import:{mod}"] = {"ms": ms, "net_ms": ms - bare}
                 if peers_py and peers:
                     pbare = import_ms(peers_py, "pass", max(3, args.import_repeat // 3))
