@@ -445,14 +445,19 @@ def generate(engine: Engine, messages: MessagesArg, **opts: Any) -> Response:
 
 def _generate(engine: Engine, request: Request, call: Call, filters: StreamFilters) -> Response:
     adapter = _engine_adapter(engine)
-    events = _pump(adapter.stream(request, call), filters)
+    it = adapter.stream(request, call)
+    # With the default filters the pump would only drop usage-less raw chunks, which
+    # the collector ignores anyway: fold the adapter's events directly.
+    events = it if filters.is_default else _pump(it, filters)
     collector = StreamCollector()
     apply = collector.apply
     try:
         for event in events:
             apply(event)
     finally:
-        events.close()  # type: ignore[attr-defined]
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
     return finish_response(collector, request, call, provider=engine.provider)
 
 
@@ -480,14 +485,17 @@ async def _agenerate(
     engine: Engine, request: Request, call: Call, filters: StreamFilters
 ) -> Response:
     adapter = _engine_adapter(engine)
-    events = _apump(adapter.astream(request, call), filters)
+    it = adapter.astream(request, call)
+    events = it if filters.is_default else _apump(it, filters)
     collector = StreamCollector()
     apply = collector.apply
     try:
         async for event in events:
             apply(event)
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
     return finish_response(collector, request, call, provider=engine.provider)
 
 
