@@ -345,7 +345,10 @@ def report(data: dict[str, Any]) -> str:
                   f"{_fmt(med(sv))} | {spread(sv)} |",
                   f"| `allm.achat` (async tool) | {_fmt(med(av))} | {spread(av)} |",
                   f"| `allm.achat` with a sync tool (run in a worker thread) | "
-                  f"{_fmt(med(tv))} | {spread(tv)} |", ""]
+                  f"{_fmt(med(tv))} | {spread(tv)} |",
+                  f"| (of which the Fake adapter itself, per model call) | "
+                  f"{_fmt(med(values(rounds, key, 'fake_adapter_us_per_call')))} | "
+                  f"{spread(values(rounds, key, 'fake_adapter_us_per_call'))} |", ""]
         target("5. chat loop, sync, µs per step", med(sv), 100, "{:.0f} µs")
         target("5. chat loop, async, µs per step", med(av), 100, "{:.0f} µs")
 

@@ -533,7 +533,24 @@ def measure_chat(cfg: dict[str, Any]) -> dict[str, Any]:
     # which allm runs in a worker thread so it cannot block the event loop.
     async_times = asyncio.run(run_async(aget_weather))
     async_sync_tool = asyncio.run(run_async(get_weather))
+
+    # The stand-in model's own cost (Fake turning its script into events), for
+    # context: what the loop costs on top of the adapter it drives.
+    from allm.facade import build_request
+
+    def fake_calls() -> float:
+        eng = engines(1)[0]
+        request, call, _ = build_request(eng, msgs)
+        adapter = eng.adapter
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            for _ev in adapter.stream(request, call):
+                pass
+        return (time.perf_counter() - t0) / steps
+
+    fake = statistics.median(fake_calls() for _ in range(reps))
     return {
+        "fake_adapter_us_per_call": fake * 1e6,
         "sync_us_per_step": statistics.median(sync_times) / steps * 1e6,
         "async_us_per_step": statistics.median(async_times) / steps * 1e6,
         "async_sync_tool_us_per_step": statistics.median(async_sync_tool) / steps * 1e6,
