@@ -270,7 +270,8 @@ class MessageDecoder:
         return []
 
     def _delta(self, data: Mapping[str, Any]) -> list[Event]:
-        b = self._blocks.get(data.get("index"))  # type: ignore[arg-type]
+        index = data.get("index")
+        b = self._blocks.get(index) if isinstance(index, int) else None  # (fuzzing)
         delta = data.get("delta")
         if b is None or type(delta) is not dict:
             return []
