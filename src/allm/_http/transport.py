@@ -20,7 +20,8 @@ two can never disagree (the httpx `_client.py` pattern: one base, two thin shell
   ~1 KB on the wire per MiB of zeros), end the attempt with
   ``AdapterError("malformed_response")`` before the bytes pile up in memory (httpx2
   inflates at most 1 MiB per step). A stream that never ends is bounded by the
-  overall `timeout` (checked on every chunk) and by `MAX_RESPONSE_BODY`.
+  overall `timeout` (checked on every chunk of every body, stream or not) and by
+  `MAX_RESPONSE_BODY`.
 
 Control flow inside a body uses one private exception, `Failure`, that the shells
 catch; what to do with it (retry, or a final `ErrorEvent`) is `CallRun.retry_delay`.
@@ -402,12 +403,14 @@ class BodyReader:
         self._size += len(chunk)
         if wire_bytes is not None and self._size > BOMB_MIN_BYTES:
             _check_ratio(self._run, self._size, wire_bytes, self.status)
+        # Every body, not only streams: a JSON or error body dripping slower than the
+        # read timeout would otherwise outlive the call's overall timeout.
+        if self._run.deadline is not None:
+            self._run.check_deadline()
         decoder = self._decoder
         if decoder is not None:
             if self._size > MAX_RESPONSE_BODY:
                 raise Failure(self._too_big())
-            if self._run.deadline is not None:
-                self._run.check_deadline()
             try:
                 events = decoder.feed(chunk)
             except Exception as exc:
@@ -547,6 +550,8 @@ class FetchReader:
         self._size += len(chunk)
         if wire_bytes is not None and self._size > BOMB_MIN_BYTES:
             _check_ratio(self._run, self._size, wire_bytes, self.status)
+        if self._run.deadline is not None:  # a dripping body must not outlive the call
+            self._run.check_deadline()
         if not 200 <= self.status < 300:
             if self._size >= MAX_ERROR_BODY:
                 chunk = chunk[: len(chunk) - (self._size - MAX_ERROR_BODY)]
