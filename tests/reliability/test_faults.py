@@ -419,3 +419,23 @@ def test_hostile_retry_after_ms_values(value: str) -> None:
                            body=wire.rate_limited), ok(wire)], timeout=1.0)
     assert out.elapsed < 1.6, (value, out.elapsed)
     assert out.error is None or out.adapter_error.reason in ("rate_limited", "timeout")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [200, 500])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_dripping_json_body_ends_at_the_overall_timeout(status: int, mode: str) -> None:
+    # Each byte arrives well within the read timeout, so only the overall deadline can
+    # stop it (found: non-stream bodies only checked the deadline between attempts).
+    wire = WIRES[0]
+    drip = Reply(status=status, headers={"content-type": "application/json"},
+                 chunks=[b'{"id": "x", "choices": ['] + list(endless(b" ", max_bytes=10**6)),
+                 drip=0.05)
+    opts: dict[str, Any] = {"stream": False, "timeout": 0.8, "read_timeout": None,
+                            "retry": False}
+    if mode == "sync":
+        out = run(wire, [drip], max_seconds=5, **opts)
+    else:
+        out = await arun(wire, [drip], **opts)
+    assert out.adapter_error.reason == "timeout"
+    assert out.elapsed < 1.5, out.elapsed
