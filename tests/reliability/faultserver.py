@@ -242,7 +242,7 @@ def endless(chunk: bytes, *, max_bytes: int = 2 << 30) -> Iterator[bytes]:
 _ZEROS = bytes(1 << 20)
 
 
-def gzip_bomb(gib: int = 2) -> Iterator[bytes]:
+def gzip_bomb(gib: float = 2) -> Iterator[bytes]:
     """A gzip stream of `gib` GiB of zeros, ~1 KB on the wire per MiB. Each MiB block
     is compressed after a full flush, so every block is the same bytes and only two
     are ever computed (the trailer is never reached: nothing reads that far)."""
@@ -251,5 +251,5 @@ def gzip_bomb(gib: int = 2) -> Iterator[bytes]:
     block = comp.compress(_ZEROS) + comp.flush(zlib.Z_FULL_FLUSH)
     yield first
     sixteen = block * 16  # 16 MiB per write
-    for _ in range(gib * 64):
+    for _ in range(int(gib * 64)):
         yield sixteen

@@ -439,3 +439,35 @@ async def test_dripping_json_body_ends_at_the_overall_timeout(status: int, mode:
         out = await arun(wire, [drip], **opts)
     assert out.adapter_error.reason == "timeout"
     assert out.elapsed < 1.5, out.elapsed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_gzip_bomb_behind_an_image_url_gemini_prefetch(mode: str) -> None:
+    """Gemini's opt-in URL-image prefetch downloads a user-given URL: a bomb there is
+    cut at the inline limit (20 MB) and rejected, never inflated in full."""
+    from allm.providers import Gemini
+
+    from .faultserver import Seen
+
+    def handler(seen: Seen) -> Reply:
+        if seen.path.startswith("/img"):
+            return Reply(headers={"content-encoding": "gzip", "content-type": "image/png"},
+                         chunks=gzip_bomb(1))
+        return ok(GEMINI)
+
+    with FaultServer(handler, max_seconds=10) as server:
+        engine = allm.engine(adapter=Gemini(base_url=server.url, fetch_image_urls=True),
+                             model=GEMINI.model)
+        msg = allm.user(["what is this?", allm.Image.from_url(server.url + "/img.png")])
+        with PeakRss() as peak:
+            with pytest.raises(AllmError) as info:
+                if mode == "sync":
+                    allm.generate(engine, [msg], api_key=KEY, timeout=5)
+                else:
+                    await allm.agenerate(engine, [msg], api_key=KEY, timeout=5)
+        await engine.adapter.aclose()  # type: ignore[union-attr]
+    assert isinstance(info.value, AdapterError)
+    assert info.value.reason in ("request_too_large", "malformed_response", "network_error")
+    assert peak.growth < 100 * MB, peak.growth / MB
+    assert not any(r.path.startswith("/v1beta") for r in server.record.requests)
