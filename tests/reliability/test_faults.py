@@ -471,3 +471,53 @@ async def test_gzip_bomb_behind_an_image_url_gemini_prefetch(mode: str) -> None:
     assert info.value.reason in ("request_too_large", "malformed_response", "network_error")
     assert peak.growth < 100 * MB, peak.growth / MB
     assert not any(r.path.startswith("/v1beta") for r in server.record.requests)
+
+
+# -- image generation (the whole-body `fetch` path) and redirects -----------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["bomb", "drip", "html", "truncated"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_image_generation_faults(fault: str, mode: str) -> None:
+    from allm.errors import ImageAdapterError
+    from allm.providers import OpenAIImages
+
+    reply = {
+        "bomb": Reply(headers={"content-encoding": "gzip"}, chunks=gzip_bomb(1)),
+        "drip": Reply(chunks=[b'{"data": ['] + list(endless(b" ", max_bytes=10**6)),
+                      drip=0.05),
+        "html": Reply(status=502, headers={"content-type": "text/html"},
+                      body=b"<html><body>Bad Gateway</body></html>"),
+        "truncated": Reply(body=b'{"created": 1, "data": [{"b64_json": "iVBO'),
+    }[fault]
+    with FaultServer([reply] * 3, max_seconds=10) as server:
+        engine = allm.engine(image_adapter=OpenAIImages(base_url=server.url + "/v1"),
+                             model="gpt-image-1")
+        t0 = time.monotonic()
+        with PeakRss() as peak:
+            with pytest.raises(AllmError) as info:
+                if mode == "sync":
+                    allm.generate_image(engine, "a cat", api_key=KEY, timeout=0.8,
+                                        retry=FAST_RETRY)
+                else:
+                    await allm.agenerate_image(engine, "a cat", api_key=KEY, timeout=0.8,
+                                               retry=FAST_RETRY)
+        elapsed = time.monotonic() - t0
+        await engine.image_adapter.aclose()  # type: ignore[union-attr]
+    assert isinstance(info.value, ImageAdapterError), info.value
+    assert elapsed < 1.5, elapsed
+    assert peak.growth < 100 * MB, peak.growth / MB
+    assert KEY not in repr(info.value) + str(info.value.body)
+
+
+@wires
+def test_redirects_are_not_followed(wire: Wire) -> None:
+    """A 307 to another host must not carry the key there (clients are created with
+    follow_redirects=False): the call fails typed and the other host sees nothing."""
+    with FaultServer([ok(wire)]) as elsewhere:
+        moved = Reply(status=307, headers={"location": elsewhere.url + "/steal"},
+                      body=b"")
+        out = run(wire, [moved])
+        assert out.error is not None and isinstance(out.error, AllmError)
+        assert elsewhere.record.requests == []
