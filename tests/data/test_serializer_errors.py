@@ -358,5 +358,6 @@ def test_subclasses_of_json_types_are_stored_plain() -> None:
     assert type(loaded.role) is str and type(loaded.metadata["status"]) is int
     err = allm.AdapterError("rate_limited", status=http.HTTPStatus.TOO_MANY_REQUESTS)
     assert allm.loads(allm.dumps(err)).status == 429
+    proxy: Any = types.MappingProxyType({"a": 1})  # any Mapping, stored as a dict
     assert allm.loads(allm.dumps(allm.ModelRef(provider="p", id="m",
-                                               limits=types.MappingProxyType({"a": 1})))).limits == {"a": 1}
+                                               limits=proxy))).limits == {"a": 1}
