@@ -16,13 +16,13 @@ NO_RETRY``; called directly, ``retry=`` here (or ``Call.retry``) applies.
 Input images given as URLs: the Images API takes uploads, so by default a URL input
 image (or mask) is refused before any request (``ValidationError``, reason
 ``unsupported_feature`` at ``input_images.N``). With ``fetch_image_urls=True`` the
-adapter downloads them first with its own pooled client, as the original did
-(reference §7.3): redirects followed, ``timeout=`` or 30 s, a PNG / JPEG / WEBP / GIF
-content type, at most 25 MB; a failed download is `ImageAdapterError`
-(``invalid_request`` naming the field, or ``timeout`` / ``network_error``), and the
-bytes then go through the same checks as any upload. Opt-in, like the Gemini chat
-adapter's, because fetching caller-supplied URLs from a server is a request-forgery
-risk an application should choose.
+adapter downloads them first with its own pooled client (`HttpAdapter.download`), as
+the original did (reference §7.3): redirects followed, ``timeout=`` or 30 s, a PNG /
+JPEG / WEBP / GIF content type, at most 25 MB; a failed download is
+`ImageAdapterError` (``invalid_request`` naming the field, or ``timeout`` /
+``network_error``), and the bytes then go through the same checks as any upload.
+Opt-in, like the Gemini chat adapter's, because fetching caller-supplied URLs from a
+server is a request-forgery risk an application should choose.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx2
-
-from .._http.adapter import HttpAdapter
+from .._http.adapter import DownloadFailed, HttpAdapter
 from ..errors import AdapterError, ImageAdapterError
 from ._errors import image_error
 from .openai.adapter import DEFAULT_BASE_URL
@@ -156,36 +154,23 @@ class OpenAIImages(HttpAdapter):
     # -- URL input images (opt-in) ------------------------------------------------------
 
     def _download(self, path: str, url: str, call: Call) -> Image:
-        body = bytearray()
         try:
-            with self._sync_client().stream("GET", url, follow_redirects=True,
-                                            timeout=call.timeout or 30.0) as response:
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOWNLOAD_BYTES:
-                        break
-                status, headers = response.status_code, response.headers
-        except httpx2.HTTPError as exc:
+            result = self.download(url, max_bytes=MAX_DOWNLOAD_BYTES,
+                                   timeout=call.timeout or 30.0)
+        except DownloadFailed as exc:
             raise _download_failed(path, url, exc) from None
-        return image_from_download(path, url, status, headers, bytes(body))
+        return image_from_download(path, url, result.status, result.headers, result.body)
 
     async def _adownload(self, path: str, url: str, call: Call) -> Image:
-        body = bytearray()
         try:
-            async with self._async_client_get().stream(
-                    "GET", url, follow_redirects=True, timeout=call.timeout or 30.0) as response:
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOWNLOAD_BYTES:
-                        break
-                status, headers = response.status_code, response.headers
-        except httpx2.HTTPError as exc:
+            result = await self.adownload(url, max_bytes=MAX_DOWNLOAD_BYTES,
+                                          timeout=call.timeout or 30.0)
+        except DownloadFailed as exc:
             raise _download_failed(path, url, exc) from None
-        return image_from_download(path, url, status, headers, bytes(body))
+        return image_from_download(path, url, result.status, result.headers, result.body)
 
 
-def _download_failed(path: str, url: str, exc: Exception) -> ImageAdapterError:
-    reason = "timeout" if isinstance(exc, httpx2.TimeoutException) else "network_error"
-    return ImageAdapterError(reason, f"{path}: downloading {url[:80]!r} failed: "
-                             f"{type(exc).__name__}", provider=PROVIDER,
-                             metadata={"path": path, "url": url[:200]})
+def _download_failed(path: str, url: str, exc: DownloadFailed) -> ImageAdapterError:
+    return ImageAdapterError("timeout" if exc.timeout else "network_error",
+                             f"{path}: downloading {url[:80]!r} failed: {exc.kind}",
+                             provider=PROVIDER, metadata={"path": path, "url": url[:200]})
