@@ -142,3 +142,21 @@ def test_recorded_message_level_extra_content_is_kept() -> None:
     sent = encode_messages((message,), "gemini-2.5-pro")
     assert "extra_content" not in sent[0] and "extra_content" not in sent[0]["tool_calls"][0]
     # (the adapter-level replay of this recording: tests/gemini/test_openai_compat.py)
+
+
+def test_extra_content_is_not_sent_to_api_openai_com() -> None:
+    from allm.messages import ToolCall, assistant, tool_result, user
+    from allm.providers.base import Call
+    from allm.providers.openai.chat_codec import ChatCodec
+    from allm.request import Request
+
+    call = ToolCall(id="c1", name="f", arguments={},
+                    metadata={"openai_compat": {"extra_content": {"google": {"thought_signature": "s"}}}})
+    request = Request(messages=(user("hi"), assistant("", tool_calls=[call]), tool_result("c1", "ok")),
+                      model="gpt-4.1-mini")
+    official = ChatCodec(base_url="https://api.openai.com/v1")
+    body = official.encode_body(request, Call(model="gpt-4.1-mini"), stream=False)
+    assert "extra_content" not in body["messages"][1]["tool_calls"][0]
+    compat = ChatCodec(base_url="https://generativelanguage.googleapis.com/v1beta/openai")
+    body = compat.encode_body(request, Call(model="gemini-3-pro"), stream=False)
+    assert body["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"] == "s"

@@ -515,7 +515,15 @@ class ChatCodec(CodecBase):
     path = "/chat/completions"
 
     def encode_body(self, request: Request, call: Call, *, stream: bool) -> dict[str, Any]:
-        return encode_body(request, call, stream=stream)
+        body = encode_body(request, call, stream=stream)
+        if "//api.openai.com" in self.base_url:
+            # `extra_content` (Gemini's thought signatures) is a Gemini-compat
+            # extension: never send it to OpenAI itself, e.g. when a conversation
+            # moves from a Gemini-compatible server to api.openai.com.
+            for message in body["messages"]:
+                for tool_call in message.get("tool_calls") or ():
+                    tool_call.pop("extra_content", None)
+        return body
 
     def decode(self, status: int, headers: Mapping[str, str], body: bytes) -> list[Event]:
         obj = load_json(body, "chat completion")
