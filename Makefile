@@ -32,8 +32,8 @@ docs: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) build dist site .mypy_cache .ruff_cache
