@@ -43,7 +43,7 @@ from ._shared import (
 )
 from .errors import PROVIDER, error_from_payload
 from .params import merged_params, tool_choice_name
-from .responses_fold import ResponsesFold, as_events
+from .responses_fold import ResponsesFold, as_events, decode_text_only
 
 if TYPE_CHECKING:
     from ...request import Request
@@ -297,9 +297,12 @@ class ResponsesCodec(CodecBase):
         if not isinstance(obj, Mapping):
             raise AdapterError("malformed_response", "OpenAI returned a non-object body",
                                provider=PROVIDER)
-        fold = ResponsesFold(headers=dict(headers))
         if obj.get("error") is not None and obj.get("object") != "response":
             return [ErrorEvent(error=error_from_payload(obj, headers=headers))]
+        fast = decode_text_only(obj)
+        if fast is not None:
+            return fast
+        fold = ResponsesFold(headers=dict(headers))
         events: list[Event] = []
         for event in as_events(obj):
             events.extend(fold.event(event))

@@ -35,7 +35,7 @@ from .errors import PROVIDER, error_from_payload
 if TYPE_CHECKING:
     from ...request import Usage
 
-__all__ = ["ResponsesFold", "as_events"]
+__all__ = ["ResponsesFold", "as_events", "decode_text_only"]
 
 @dataclass(slots=True)
 class _FnCall:
@@ -352,3 +352,64 @@ def as_events(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+
+
+def decode_text_only(body: Mapping[str, Any]) -> list[Event] | None:
+    """A completed non-streaming `response` whose output is plain text messages only,
+    decoded directly: the same events `as_events` + `ResponsesFold` give, without
+    building and dispatching the replayed stream events (issue 10, non-streaming
+    target). None: any other shape (calls, reasoning, refusals, annotations, another
+    status), which the caller replays through the fold."""
+    if body.get("status") != "completed":
+        return None
+    output = body.get("output")
+    if type(output) is not list:
+        return None
+    texts: dict[str, list[str]] = {}
+    for item in output:
+        if type(item) is not dict or item.get("type") != "message":
+            return None
+        parts = item.get("content")
+        if type(parts) is not list:
+            return None
+        for part in parts:
+            if (type(part) is not dict or part.get("type") != "output_text"
+                    or part.get("annotations")):
+                return None
+    resp_id, model = body.get("id"), body.get("model")
+    resp_id = resp_id if isinstance(resp_id, str) else None
+    model = model if isinstance(model, str) else None
+    out: list[Event] = [MessageStarted(id=resp_id, model=model)]
+    order: list[str] = []
+    for item in output:
+        item_id = str(item.get("id") or "")
+        delta = _item_text(item)
+        if delta:  # what `ResponsesFold._text` keeps
+            if item_id not in texts:
+                texts[item_id] = []
+                order.append(item_id)
+            texts[item_id].append(delta)
+            out.append(TextDelta(delta=delta, id=item_id or None))
+    text = "".join("".join(texts[i]) for i in order)
+    if text:
+        out.append(TextCompleted(text=text))
+    details = body.get("incomplete_details")
+    detail_reason = details.get("reason") if isinstance(details, dict) else None
+    metadata: dict[str, Any] = {"status": "completed"}
+    if detail_reason is not None:
+        metadata["incomplete_details"] = {"reason": detail_reason}
+    for key in ("service_tier", "previous_response_id", "conversation"):
+        if body.get(key) is not None:
+            metadata[key] = body[key]
+    message_meta: dict[str, Any] = {"openai": {
+        "response_id": resp_id or body.get("id"),
+        "items": [_replay_item(dict(item), texts) for item in output],
+    }}
+    out.append(MessageCompleted(
+        message=Message(role="assistant", content=text, tool_calls=(), metadata=message_meta),
+        finish_reason="stop", raw_finish_reason="completed",
+        usage=usage_from_responses(body.get("usage")),
+        id=resp_id or body.get("id"), model=model or body.get("model"),
+        metadata=metadata,
+    ))
+    return out
