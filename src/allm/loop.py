@@ -57,6 +57,7 @@ Deviations from the original, on purpose:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
@@ -220,11 +221,13 @@ def _output_schema(output_type: Any) -> Any:
 
 
 def _flows(engine: Engine, messages: MessagesArg, opts: dict[str, Any], *,
-           single: bool, streaming: bool) -> tuple[Any, Any]:
+           single: bool, streaming: bool, quiet: bool = False) -> tuple[Any, Any]:
     from .loopgen import chat_flow, step_flow
 
     opts.setdefault("stream", streaming)
     cfg, thread = _config(engine, messages, opts)
+    if quiet:  # only a driver run with ``emit=False`` and no step spans
+        cfg = replace(cfg, quiet=True)
     if single:
         def flow() -> Any:
             out = yield from step_flow(cfg, thread, first=True,
@@ -290,8 +293,9 @@ def stream(engine: Engine, messages: MessagesArg, **opts: Any) -> Iterator[Event
 
 def chat(engine: Engine, messages: MessagesArg, **opts: Any) -> ChatResult:
     """Run the loop to a halt and return the `ChatResult` (the fold of `stream`)."""
-    cfg, flow = _flows(engine, messages, opts, single=False, streaming=False)
     traced = telemetry.active()
+    cfg, flow = _flows(engine, messages, opts, single=False, streaming=False,
+                       quiet=not traced)
     run = SyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
     if traced:
         return _final(_trace("chat", cfg, run.events(), traced))
@@ -340,8 +344,9 @@ def astream(engine: Engine, messages: MessagesArg, **opts: Any) -> AsyncIterator
 
 async def achat(engine: Engine, messages: MessagesArg, **opts: Any) -> ChatResult:
     """The async twin of `chat`."""
-    cfg, flow = _flows(engine, messages, opts, single=False, streaming=False)
     traced = telemetry.active()
+    cfg, flow = _flows(engine, messages, opts, single=False, streaming=False,
+                       quiet=not traced)
     run = AsyncRun(engine, flow, _steps(cfg, traced, single=False)).start()
     if not traced:
         async for _ in run.events(emit=False):  # pragma: no cover - yields nothing

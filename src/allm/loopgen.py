@@ -157,6 +157,9 @@ class LoopConfig:
     emit_tool_deltas: bool = True
     include_raw_chunks: bool = False
     on_event: Callable[[Event], Any] | None = None
+    # Nobody sees the loop's own events (untraced `chat` / `achat`, whose driver drops
+    # every `Emit`): the per-tool events are then not built (issue 10, chat target).
+    quiet: bool = False
 
     @property
     def tools_by_name(self) -> dict[str, Tool]:
@@ -243,7 +246,8 @@ def step_flow(
     if not calls:
         result = StepResult(thread=thread, response=response,
                             done=response.finish_reason != "pause", mode=cfg.mode)
-        yield Emit(StepCompleted(response=response, thread=thread, mode=cfg.mode))
+        if not cfg.quiet:
+            yield Emit(StepCompleted(response=response, thread=thread, mode=cfg.mode))
         return _StepOut(result)
     if cfg.mode == "manual":
         result = StepResult(thread=thread, response=response, mode="manual",
@@ -297,7 +301,8 @@ def _tools_flow(
             jobs.append(Job(index, tool, tc, ctx))
 
     started = sorted([j.index for j in jobs] + [i for i, _ in immediate])
-    for index in started:
+    quiet = cfg.quiet
+    for index in started if not quiet else ():
         tc = calls[index]
         yield Emit(ToolExecutionStarted(id=tc.id, name=tc.name, arguments=tc.arguments))
 
@@ -344,6 +349,9 @@ def _tools_flow(
     for index, error in immediate:
         outcome = settle(calls[index], exc=error, encoder=cfg.encoder,
                          on_tool_error=cfg.on_tool_error)
+        if quiet:
+            record(index, outcome)
+            continue
         yield Emit(completed(outcome))
         yield Emit(record(index, outcome))
 
@@ -354,6 +362,9 @@ def _tools_flow(
             index, value, exc = yield NEXT_TOOL
             outcome = settle(calls[index], raw=value, exc=exc, encoder=cfg.encoder,
                              on_tool_error=cfg.on_tool_error)
+            if quiet:
+                record(index, outcome)
+                continue
             yield Emit(completed(outcome))
             yield Emit(record(index, outcome))
 
@@ -365,7 +376,8 @@ def _tools_flow(
             if winner is None:
                 continue  # the caller submits it
             content = cfg.encoder.encode_error(ToolError("tool_error", NOT_RUN))
-            yield Emit(ToolResultEncoded(id=tc.id, content=content, is_error=True))
+            if not quiet:
+                yield Emit(ToolResultEncoded(id=tc.id, content=content, is_error=True))
             messages.append(tool_result(tc.id, content, name=tc.name, is_error=True))
             continue
         outcome = outcomes[index]
@@ -384,8 +396,9 @@ def _tools_flow(
     result = StepResult(thread=thread, response=response, tool_results=tuple(messages),
                         done=winner is not None, mode=cfg.mode,
                         manual_tool_calls=pending_manual, metadata=metadata)
-    yield Emit(StepCompleted(response=response, thread=thread, mode=cfg.mode,
-                             manual_tool_calls=pending_manual))
+    if not quiet:
+        yield Emit(StepCompleted(response=response, thread=thread, mode=cfg.mode,
+                                 manual_tool_calls=pending_manual))
     return result
 
 
