@@ -446,6 +446,67 @@ class _ChatFold:
         ))]
 
 
+def decode_replay(body: Mapping[str, Any], headers: Mapping[str, str]) -> list[Event]:
+    """A non-streaming body replayed through the stream fold as its one chunk."""
+    fold = _ChatFold(headers=dict(headers))
+    events = fold.chunk(_as_chunk(body))
+    events.extend(fold.finish())
+    return events
+
+
+# Message keys the fold reads besides `content`: a falsy value is ignored by it.
+_QUIET_KEYS = ("refusal", "reasoning_content", "reasoning", "annotations", "extra_content",
+               "tool_calls")
+
+
+def decode_text_only(body: Mapping[str, Any]) -> list[Event] | None:
+    """A non-streaming body with one plain-text choice, decoded directly: the same
+    events `decode_replay` gives, without synthesizing and folding a chunk (issue 10,
+    non-streaming target). None: any other shape (calls, refusals, reasoning,
+    annotations, several choices, an error), which the caller replays."""
+    if body.get("error") is not None:
+        return None
+    choices = body.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("index", 0) not in (0, None):
+        return None
+    message = choice.get("message")
+    if type(message) is not dict or message.get("function_call") is not None:
+        return None
+    for key in _QUIET_KEYS:
+        if message.get(key):
+            return None
+    content = message.get("content")
+    if content is not None and type(content) is not str:
+        return None
+    resp_id, model = body.get("id"), body.get("model")
+    resp_id = resp_id if isinstance(resp_id, str) else None
+    model = model if isinstance(model, str) else None
+    out: list[Event] = [MessageStarted(id=resp_id, model=model)]
+    metadata: dict[str, Any] = {}
+    for key in ("system_fingerprint", "service_tier"):
+        value = body.get(key)
+        if type(value) is str:
+            metadata[key] = value
+    raw_usage = body.get("usage")
+    usage = usage_from_chat(raw_usage) if raw_usage is not None else None
+    text = content or ""
+    if text:
+        out.append(TextDelta(delta=text))
+        out.append(TextCompleted(text=text))
+    raw = choice.get("finish_reason")
+    raw = raw if isinstance(raw, str) and raw else None
+    reason = _FINISH.get(raw, "other") if raw is not None else None
+    out.append(MessageCompleted(
+        message=Message(role="assistant", content=text, tool_calls=(), metadata={}),
+        finish_reason=reason, raw_finish_reason=raw, usage=usage,
+        id=resp_id, model=model, metadata=metadata,
+    ))
+    return out
+
+
 def _as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
     """A non-streaming `chat.completion` as the one chunk a stream would have sent."""
     choices = []
@@ -527,13 +588,13 @@ class ChatCodec(CodecBase):
 
     def decode(self, status: int, headers: Mapping[str, str], body: bytes) -> list[Event]:
         obj = load_json(body, "chat completion")
-        fold = _ChatFold(headers=dict(headers))
         if not isinstance(obj, dict):
             raise AdapterError("malformed_response", "OpenAI returned a non-object body",
                                provider=PROVIDER)
-        events = fold.chunk(_as_chunk(obj))
-        events.extend(fold.finish())
-        return events
+        fast = decode_text_only(obj)
+        if fast is not None:
+            return fast
+        return decode_replay(obj, headers)
 
     def stream_decoder(self, headers: Mapping[str, str]) -> ChatStreamDecoder:
         return ChatStreamDecoder(headers)
