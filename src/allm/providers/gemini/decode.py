@@ -357,8 +357,76 @@ def decode_body(body: bytes) -> list[Event]:
         return [ErrorEvent(error=AdapterError(
             "malformed_response", "Gemini returned a body that is not JSON",
             provider=PROVIDER, body=body[:2000].decode("utf-8", errors="replace")))]
+    fast = decode_text_only(parsed)
+    if fast is not None:
+        return fast
     events = state.feed_chunk(parsed)
     return events + state.finish()
+
+
+def decode_text_only(body: Any) -> list[Event] | None:
+    """A non-streaming body whose first candidate is plain text parts only, decoded
+    directly: the same events `ResponseState` gives for it (usage computed once, not
+    twice), without the per-part dispatch (issue 10, non-streaming target). None: any
+    other shape (calls, thoughts, signatures, media, a prompt block, an error), which
+    the caller feeds through `ResponseState`."""
+    if type(body) is not dict or "error" in body or body.get("promptFeedback") is not None:
+        return None
+    candidates = body.get("candidates")
+    if type(candidates) is not list or not candidates:
+        return None
+    candidate = candidates[0]
+    if type(candidate) is not dict or candidate.get("index", 0) != 0:
+        return None
+    content = candidate.get("content")
+    if type(content) is not dict:
+        return None
+    parts = content.get("parts")
+    if type(parts) is not list:
+        return None
+    texts: list[str] = []
+    for part in parts:
+        if type(part) is not dict or len(part) != 1 or type(part.get("text")) is not str:
+            return None
+        texts.append(part["text"])
+    resp_id, model = body.get("responseId"), body.get("modelVersion")
+    resp_id = resp_id if type(resp_id) is str else None
+    model = model if type(model) is str else None
+    events: list[Event] = [MessageStarted(id=resp_id, model=model)]
+    events.extend(TextDelta(delta=t) for t in texts if t)
+    meta = body.get("usageMetadata")
+    usage = (usage_from_metadata(meta)
+             if meta is not None and (type(meta) is dict or isinstance(meta, Mapping))
+             else None)
+    if usage is not None:
+        events.append(RawChunk(usage=usage))
+    text = "".join(texts)
+    if text:
+        events.append(TextCompleted(text=text))
+    response_meta: dict[str, Any] = {}
+    raw = candidate.get("finishReason")
+    raw = raw if isinstance(raw, str) else None
+    finish_message = candidate.get("finishMessage")
+    for key, name in _CANDIDATE_EXTRAS:
+        if key in candidate:
+            response_meta[name] = candidate[key]
+    if isinstance(finish_message, str):
+        response_meta["finish_message"] = finish_message
+    if model is not None:
+        response_meta["model_version"] = model
+    gemini_parts = [{"type": "text", "chars": len(text)}] if parts else []
+    message = Message(role="assistant", content=text, tool_calls=(),
+                      metadata={PROVIDER: {"parts": gemini_parts}})
+    events.append(MessageCompleted(
+        message=message,
+        finish_reason=map_finish_reason(raw, has_tool_calls=False),
+        raw_finish_reason=raw,
+        usage=usage,
+        id=resp_id,
+        model=model,
+        metadata={PROVIDER: response_meta} if response_meta else {},
+    ))
+    return events
 
 
 class GeminiStreamDecoder:
