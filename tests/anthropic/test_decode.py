@@ -12,8 +12,9 @@ import pytest
 from allm.collector import StreamCollector
 from allm.errors import AdapterError
 from allm.events import ErrorEvent, MessageCompleted, TextDelta, ToolCallCompleted
+from allm.providers.anthropic.body import decode_message
 from allm.providers.anthropic.codec import AnthropicCodec
-from allm.providers.anthropic.decode import MessageDecoder, decode_message, usage_from
+from allm.providers.anthropic.decode import MessageDecoder, usage_from
 from allm.request import Response
 
 

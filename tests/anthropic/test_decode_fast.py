@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from allm.providers.anthropic.decode import _decode_replay, _decode_text_only, decode_message
+from allm.providers.anthropic.body import _decode_replay, _decode_text_only, decode_message
 
 from .recordings import FILES, load, recorded_message
 

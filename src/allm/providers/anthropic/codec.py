@@ -17,7 +17,8 @@ from ...errors import AdapterError, ValidationError
 from ...events import ErrorEvent
 from .._codec import HttpRequest
 from .._errors import header
-from .decode import JsonBodyDecoder, StreamDecoder, decode_message
+from .body import JsonBodyDecoder, decode_message
+from .decode import StreamDecoder
 from .encode import encode_body
 from .errors import error_from_response
 
