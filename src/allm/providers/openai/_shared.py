@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import AdapterError, ValidationError
+from ...events import ErrorEvent
 from ...messages import ImagePart, Message
 from ...request import Usage
 from .._codec import HttpRequest
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ..base import Call
 
 __all__ = [
+    "SSEJsonDecoder",
     "ALLOWED_IMAGE_MIME",
     "MAX_IMAGE_BYTES",
     "MAX_REQUEST_IMAGE_BYTES",
@@ -298,3 +300,56 @@ class CodecBase:
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> AdapterError:
         return error_from_response(status, headers, body)
+
+
+class SSEJsonDecoder:
+    """The SSE-to-JSON shell both OpenAI stream decoders share: split the bytes into SSE
+    events, handle ``[DONE]`` and non-JSON data (one `malformed_response` error), and
+    hand each JSON object to `_handle`. Subclasses own the fold (which has
+    ``finished`` and ``truncated()``) and what a parsed object means."""
+
+    noun: ClassVar[str] = "stream chunk"
+
+    def __init__(self, fold: Any) -> None:
+        from ..._http.sse import SSEDecoder
+
+        self._sse = SSEDecoder()
+        self._fold = fold
+
+    def feed(self, data: bytes) -> list[Any]:
+        return self._events(self._sse.feed(data))
+
+    def close(self) -> list[Any]:
+        out = self._events(self._sse.close())
+        out.extend(self._fold.truncated())
+        return out
+
+    def _done(self) -> list[Any]:
+        """``data: [DONE]`` arrived."""
+        return []
+
+    def _handle(self, obj: Any, sse: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def _events(self, sse_events: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        handle = self._handle
+        for sse in sse_events:
+            data = sse.data
+            if not data:
+                continue
+            if data[0] != "{" and data.strip() == "[DONE]":  # no copy of every chunk
+                out.extend(self._done())
+                continue
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                if not self._fold.finished:
+                    self._fold.finished = True
+                    out.append(ErrorEvent(error=AdapterError(
+                        "malformed_response", f"OpenAI sent a {self.noun} that is not JSON",
+                        provider=PROVIDER, cause=data[:200],
+                    )))
+                continue
+            out.extend(handle(obj, sse))
+        return out

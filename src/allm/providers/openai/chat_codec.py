@@ -46,6 +46,7 @@ from ...messages import Message, TextPart, ToolCall
 from .._common import parse_arguments
 from ._shared import (
     CodecBase,
+    SSEJsonDecoder,
     accepts_reasoning,
     image_url,
     load_json,
@@ -530,44 +531,17 @@ def _as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "choices": choices}
 
 
-class ChatStreamDecoder:
+class ChatStreamDecoder(SSEJsonDecoder):
     """Incremental decoder for one `/chat/completions` SSE body."""
 
     def __init__(self, headers: Mapping[str, str] | None = None) -> None:
-        from ..._http.sse import SSEDecoder
+        super().__init__(_ChatFold(headers=dict(headers or {})))
 
-        self._sse = SSEDecoder()
-        self._fold = _ChatFold(headers=dict(headers or {}))
+    def _done(self) -> list[Event]:
+        return self._fold.finish()  # type: ignore[no-any-return]
 
-    def feed(self, data: bytes) -> list[Event]:
-        return self._events(self._sse.feed(data))
-
-    def close(self) -> list[Event]:
-        out = self._events(self._sse.close())
-        out.extend(self._fold.truncated())
-        return out
-
-    def _events(self, sse_events: list[Any]) -> list[Event]:
-        out: list[Event] = []
-        for sse in sse_events:
-            data = sse.data
-            if not data:
-                continue
-            if data[0] != "{" and data.strip() == "[DONE]":  # no copy of every chunk
-                out.extend(self._fold.finish())
-                continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                if not self._fold.finished:
-                    self._fold.finished = True
-                    out.append(ErrorEvent(error=AdapterError(
-                        "malformed_response", "OpenAI sent a stream chunk that is not JSON",
-                        provider=PROVIDER, cause=data[:200],
-                    )))
-                continue
-            out.extend(self._fold.chunk(obj))
-        return out
+    def _handle(self, obj: Any, sse: Any) -> list[Event]:
+        return self._fold.chunk(obj)  # type: ignore[no-any-return]
 
 
 class ChatCodec(CodecBase):

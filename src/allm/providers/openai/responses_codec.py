@@ -25,7 +25,6 @@ httpx2.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from ...events import ErrorEvent, Event
 from ...messages import Message, TextPart, ToolCall
 from ._shared import (
     CodecBase,
+    SSEJsonDecoder,
     accepts_reasoning,
     drop_none,
     image_url,
@@ -239,49 +239,24 @@ def encode_body(request: Request, call: Call, *, stream: bool) -> dict[str, Any]
 
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(SSEJsonDecoder):
     """Incremental decoder for one `/responses` SSE body."""
 
+    noun = "stream event"
+
     def __init__(self, headers: Mapping[str, str] | None = None) -> None:
-        from ..._http.sse import SSEDecoder
+        super().__init__(ResponsesFold(headers=dict(headers or {})))
 
-        self._sse = SSEDecoder()
-        self._fold = ResponsesFold(headers=dict(headers or {}))
-
-    def feed(self, data: bytes) -> list[Event]:
-        return self._events(self._sse.feed(data))
-
-    def close(self) -> list[Event]:
-        out = self._events(self._sse.close())
-        out.extend(self._fold.truncated())
-        return out
-
-    def _events(self, sse_events: list[Any]) -> list[Event]:
-        out: list[Event] = []
-        for sse in sse_events:
-            data = sse.data
-            if not data or (data[0] != "{" and data.strip() == "[DONE]"):
-                continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                if not self._fold.finished:
-                    self._fold.finished = True
-                    out.append(ErrorEvent(error=AdapterError(
-                        "malformed_response", "OpenAI sent a stream event that is not JSON",
-                        provider=PROVIDER, cause=data[:200],
-                    )))
-                continue
-            if type(obj) is not dict and not isinstance(obj, Mapping):
-                continue
-            if "type" in obj:
-                pass
-            elif sse.event:
-                obj = {**obj, "type": sse.event}
-            elif "error" in obj:
-                obj = {**obj, "type": "error"}
-            out.extend(self._fold.event(obj))
-        return out
+    def _handle(self, obj: Any, sse: Any) -> list[Event]:
+        if type(obj) is not dict and not isinstance(obj, Mapping):
+            return []
+        if "type" in obj:
+            pass
+        elif sse.event:
+            obj = {**obj, "type": sse.event}
+        elif "error" in obj:
+            obj = {**obj, "type": "error"}
+        return self._fold.event(obj)  # type: ignore[no-any-return]
 
 
 class ResponsesCodec(CodecBase):
