@@ -28,6 +28,7 @@ import anyio
 import httpx2
 
 from ..retry import RetryPolicy, resolve_retry
+from .request import build as build_http_request
 from .transport import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -262,7 +263,7 @@ class HttpAdapter:
         while True:
             try:
                 run.begin_attempt()
-                req = client.build_request(**_kwargs(run, self._default_headers))
+                req = build_http_request(client, run, self._default_headers)
                 response = client.send(req, stream=True)
                 try:
                     reader = run.fetch_reader(response.status_code, _plain(response.headers), error)
@@ -289,7 +290,7 @@ class HttpAdapter:
         while True:
             try:
                 run.begin_attempt()
-                req = client.build_request(**_kwargs(run, self._default_headers))
+                req = build_http_request(client, run, self._default_headers)
                 response = await client.send(req, stream=True)
                 try:
                     reader = run.fetch_reader(response.status_code, _plain(response.headers), error)
@@ -393,7 +394,7 @@ class HttpAdapter:
         while True:
             try:
                 run.begin_attempt()
-                req = client.build_request(**_kwargs(run, self._default_headers))
+                req = build_http_request(client, run, self._default_headers)
                 response = client.send(req, stream=True)
             except _CAUGHT as exc:
                 failure = _as_failure(run, exc)
@@ -426,7 +427,7 @@ class HttpAdapter:
         while True:
             try:
                 run.begin_attempt()
-                req = client.build_request(**_kwargs(run, self._default_headers))
+                req = build_http_request(client, run, self._default_headers)
                 response = await client.send(req, stream=True)
             except _CAUGHT as exc:
                 failure = _as_failure(run, exc)
@@ -470,25 +471,6 @@ class DownloadFailed(Exception):
 def _timeout_kw(timeout: float | None) -> dict[str, Any]:
     # Omitted, the client's own timeout applies (httpx2's `timeout=None` means none).
     return {} if timeout is None else {"timeout": timeout}
-
-
-_URLS: dict[str, httpx2.URL] = {}
-
-
-def _kwargs(run: CallRun, default_headers: Mapping[str, str]) -> dict[str, Any]:
-    """`client.build_request` arguments, the URL as a parsed `httpx2.URL` reused from
-    call to call: httpx2 parses a string URL on every request (~25 µs, a third of
-    building the request); a URL object is only copied. URLs are immutable, so the
-    small cache is shared (and simply cleared when it grows past 256 entries)."""
-    kwargs = run.request_kwargs(default_headers)
-    url = kwargs["url"]
-    parsed = _URLS.get(url)
-    if parsed is None:
-        if len(_URLS) >= 256:
-            _URLS.clear()
-        parsed = _URLS[url] = httpx2.URL(url)
-    kwargs["url"] = parsed
-    return kwargs
 
 
 def _plain(headers: httpx2.Headers) -> dict[str, str]:

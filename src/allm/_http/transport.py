@@ -199,20 +199,34 @@ class CallRun:
         read = _cap(t.read, left)
         return httpx2.Timeout(connect=connect, read=read, write=read, pool=connect)
 
+    def timeout_dict(self) -> dict[str, float | None] | None:
+        """`httpx_timeout().as_dict()` without building the `Timeout` (per attempt)."""
+        t = self.timeouts
+        left = self.remaining()
+        if self.use_client_timeouts and left is None:
+            return None
+        connect = _cap(t.connect, left)
+        read = _cap(t.read, left)
+        return {"connect": connect, "read": read, "write": read, "pool": connect}
+
+    def merged_headers(self, default_headers: Mapping[str, str]) -> dict[str, str]:
+        """The request's headers over the adapter's defaults (case-insensitively)."""
+        headers = self.http_request.headers
+        if not default_headers:
+            return dict(headers)
+        own = {k.lower() for k in headers}
+        return {
+            **{k: v for k, v in default_headers.items() if k.lower() not in own},
+            **headers,
+        }
+
     def request_kwargs(self, default_headers: Mapping[str, str]) -> dict[str, Any]:
         """Arguments for `client.build_request` (headers: defaults < codec's)."""
         req = self.http_request
-        headers = dict(req.headers)
-        if default_headers:
-            own = {k.lower() for k in headers}
-            headers = {
-                **{k: v for k, v in default_headers.items() if k.lower() not in own},
-                **headers,
-            }
         kwargs: dict[str, Any] = {
             "method": req.method,
             "url": req.url,
-            "headers": headers,
+            "headers": self.merged_headers(default_headers),
             "content": req.content or None,
         }
         timeout = self.httpx_timeout()
