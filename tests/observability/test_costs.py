@@ -120,6 +120,22 @@ def test_usage_sum_keeps_costs() -> None:
     assert total.total_cost == pytest.approx((300 * 2.5 + 30 * 10) / 1e6)
 
 
+def test_prices_follow_a_catalog_reload() -> None:
+    # Prices are cached per (provider, model); loading or resetting the catalog must
+    # be seen by the very next call.
+    usage = Usage(input_tokens=1_000_000, output_tokens=0)
+    assert catalog.populate_costs(usage, "openai", "gpt-4o").input_cost == pytest.approx(2.5)
+    try:
+        catalog.load({"openai:gpt-4o": {"pricing": {"input": 7.0, "output": 1.0}}})
+        assert catalog.populate_costs(usage, "openai", "gpt-4o").input_cost == pytest.approx(7.0)
+        catalog.load({"openai:my-tuned": {"pricing": {"input": 1.0, "output": 1.0}}})
+        assert catalog.populate_costs(usage, "openai", "my-tuned").input_cost == pytest.approx(1.0)
+    finally:
+        catalog.reset()
+    assert catalog.populate_costs(usage, "openai", "gpt-4o").input_cost == pytest.approx(2.5)
+    assert catalog.populate_costs(usage, "openai", "my-tuned").input_cost is None
+
+
 def test_model_ref_pricing_is_used() -> None:
     ref = catalog.get("openai:gpt-4.1-nano")
     assert ref is not None

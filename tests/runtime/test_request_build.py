@@ -125,3 +125,36 @@ def test_request_is_sent_as_built() -> None:
     assert response.content == b"ok"
     assert seen[0].content == POST.content
     assert seen[0].headers["authorization"] == "Bearer sk-test"
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "openai:gpt-5-mini",
+                                   "anthropic:claude-sonnet-4-5", "gemini:gemini-2.5-flash"])
+def test_unencodable_body_is_a_validation_error_before_any_traffic(model: str) -> None:
+    import allm
+    from allm.errors import ValidationError
+
+    sent: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:  # pragma: no cover
+        sent.append(request)
+        return httpx2.Response(500)
+
+    engine = allm.engine(model, http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    with pytest.raises(ValidationError) as info:
+        allm.generate(engine, "hi", api_key="sk-test", extra_body={"tags": {"a", "b"}})
+    assert info.value.reason == "invalid_request"
+    assert info.value.errors == [("body", "not_json_serializable")]
+    assert "set is not JSON serializable" in str(info.value)
+    assert sent == []
+
+
+def test_body_bytes_matches_compact_json() -> None:
+    import json
+    import math
+
+    from allm.providers._common import body_bytes
+
+    for value in [{"a": "é\u2028\"\\", "b": [1, 2.5, None, True, -0.0, 10**30]},
+                  {"nan": math.nan, "inf": -math.inf}, [], {}, "s", 3]:
+        assert body_bytes(value) == json.dumps(
+            value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

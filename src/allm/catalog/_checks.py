@@ -150,28 +150,46 @@ def _rate(prices: Mapping[str, Any], key: str, fallback: str | None = None) -> f
     return float(value) if isinstance(value, int | float) else None
 
 
-def compute_costs(usage: Usage, prices: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """(input_cost, output_cost) in USD for `usage` under a price table."""
-    tokens_in = usage.input_tokens
-    long = prices.get("long_context")
-    if isinstance(long, Mapping) and tokens_in is not None and tokens_in > int(long.get("threshold") or 0):
-        prices = {**prices, **{k: v for k, v in long.items() if k != "threshold"}}
-    input_cost: float | None = None
+_Rates = tuple[float | None, float | None, float | None, float | None]  # in, cached, write, out
+
+
+def _rates(prices: Mapping[str, Any]) -> _Rates:
     rate_in = _rate(prices, "input")
+    return (rate_in, _rate(prices, "cached_input") or rate_in,
+            _rate(prices, "cache_write") or rate_in, _rate(prices, "output"))
+
+
+def _long_context(prices: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]] | None:
+    long = prices.get("long_context")
+    if not isinstance(long, Mapping):
+        return None
+    over = {**prices, **{k: v for k, v in long.items() if k != "threshold"}}
+    return int(long.get("threshold") or 0), over
+
+
+def _apply(usage: Usage, rates: _Rates) -> tuple[float | None, float | None]:
+    rate_in, rate_cached, rate_write, rate_out = rates
+    tokens_in = usage.input_tokens
+    input_cost: float | None = None
     if tokens_in is not None and rate_in is not None:
         cached = usage.cached_input_tokens or 0
         written = usage.cache_write_tokens or 0
         plain = max(tokens_in - cached - written, 0)
-        input_cost = (
-            plain * rate_in
-            + cached * (_rate(prices, "cached_input") or rate_in)
-            + written * (_rate(prices, "cache_write") or rate_in)
-        ) / 1_000_000
+        input_cost = (plain * rate_in + cached * (rate_cached or rate_in)
+                      + written * (rate_write or rate_in)) / 1_000_000
     output_cost: float | None = None
-    rate_out = _rate(prices, "output")
     if usage.output_tokens is not None and rate_out is not None:
         output_cost = usage.output_tokens * rate_out / 1_000_000
     return input_cost, output_cost
+
+
+def compute_costs(usage: Usage, prices: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(input_cost, output_cost) in USD for `usage` under a price table."""
+    long = _long_context(prices)
+    tokens_in = usage.input_tokens
+    if long is not None and tokens_in is not None and tokens_in > long[0]:
+        prices = long[1]
+    return _apply(usage, _rates(prices))
 
 
 def _copy_with(value: Any, changes: Mapping[str, Any]) -> Any:
@@ -232,6 +250,38 @@ def _genai_prices_costs(usage: Usage, provider: str, model: str) -> tuple[float 
     return float(calc.input_price), float(calc.output_price)
 
 
+_Priced = tuple[Mapping[str, Any], _Rates, "tuple[int, _Rates] | None"]
+_price_cache: dict[tuple[str, str], _Priced | None] = {}
+_price_cache_of: Any = None  # the catalog data the cache was filled from
+
+
+def _priced(provider: str, model: str) -> _Priced | None:
+    """The model's price table and its rates (plain and above the long-context
+    threshold), looked up once per (provider, model) while the catalog data stays the
+    same (`load` / `reset` replace it): this runs after every model call."""
+    global _price_cache_of
+    if _price_cache_of is not _store._data:
+        _price_cache.clear()
+        _price_cache_of = _store._data
+    key = (provider, model)
+    try:
+        return _price_cache[key]
+    except KeyError:
+        pass
+    raw = _raw(provider, model)
+    prices = raw.get("pricing") if raw is not None else None
+    found: _Priced | None = None
+    if isinstance(prices, Mapping) and prices:
+        long = _long_context(prices)
+        found = (prices, _rates(prices),
+                 None if long is None else (long[0], _rates(long[1])))
+    if _price_cache_of is _store._data is not None:  # (_raw may have loaded it just now)
+        if len(_price_cache) >= 512:
+            _price_cache.clear()
+        _price_cache[key] = found
+    return found
+
+
 def populate_costs(usage: Usage, provider: str | None, model: str | ModelRef | None) -> Usage:
     """`usage` with input / output / total cost filled from the catalog prices.
 
@@ -240,19 +290,28 @@ def populate_costs(usage: Usage, provider: str | None, model: str | ModelRef | N
     """
     if usage.input_cost is not None and usage.output_cost is not None and usage.total_cost is not None:
         return usage
+    prices: Mapping[str, Any] | None
     if isinstance(model, ModelRef):
         provider, prices, model_id = model.provider, model.pricing, model.id
+        priced = None
     else:
         if not provider or not model:
             return usage
-        raw = _raw(provider, model)
-        prices = raw.get("pricing") if raw is not None else None
+        priced = _priced(provider, model)
+        prices = priced[0] if priced is not None else None
         model_id = model
     costs: tuple[float | None, float | None] = (None, None)
     if _price_source == "genai-prices" or (_price_source == "auto" and not prices):
         costs = _genai_prices_costs(usage, provider, model_id)
     if costs == (None, None) and prices:
-        costs = compute_costs(usage, prices)
+        if priced is not None:
+            _, rates, long = priced
+            tokens_in = usage.input_tokens
+            if long is not None and tokens_in is not None and tokens_in > long[0]:
+                rates = long[1]
+            costs = _apply(usage, rates)
+        else:
+            costs = compute_costs(usage, prices)
     return _fill(usage, *costs)
 
 

@@ -17,7 +17,7 @@ from ..errors import ValidationError
 from ..image import sniff_mime
 from ..messages import ImagePart
 
-__all__ = ["parse_arguments", "check_image", "dumps_compact", "b64decode_lenient"]
+__all__ = ["parse_arguments", "check_image", "dumps_compact", "body_bytes", "b64decode_lenient"]
 
 # Formats `sniff_mime` always recognises: bytes declared as one of these that do not
 # sniff as it are not that format.
@@ -102,6 +102,44 @@ def check_image(
             errors=[(path, "image_too_large")],
             provider=provider,
         )
+
+
+def _make_encoder() -> Any:
+    """The C JSON encoder, built once: `json.dumps` with non-default options builds a
+    `JSONEncoder` (and its C encoder) on every call, ~2.5 µs of a small request body's
+    ~4 µs. No circular-reference markers (request bodies are trees we build; a cycle
+    in user data still fails, as a `RecursionError`, mapped below)."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython without the _json accelerator
+        return None
+
+    def default(value: Any) -> Any:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    # (markers, default, encoder, indent, key_sep, item_sep, sort_keys, skipkeys, allow_nan)
+    return make(None, default, encoder.encode_basestring, None, ":", ",", False, False, True)
+
+
+_ENCODE = _make_encoder()
+
+
+def body_bytes(body: Any, *, provider: str | None = None) -> bytes:
+    """A request body as compact UTF-8 JSON (what `dumps_compact` gives, encoded).
+    A value JSON cannot carry (a set, a datetime, a cycle in `extra_body` or a tool
+    schema) is a `ValidationError` naming the body, raised before anything is sent."""
+    try:
+        if _ENCODE is not None:
+            return "".join(_ENCODE(body, 0)).encode("utf-8")
+        return dumps_compact(body).encode("utf-8")  # pragma: no cover
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(
+            "invalid_request",
+            f"the request body cannot be encoded as JSON: {exc}",
+            errors=[("body", "not_json_serializable")],
+            provider=provider,
+        ) from None
 
 
 def dumps_compact(value: Any) -> str:

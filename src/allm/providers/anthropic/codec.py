@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AdapterError, ValidationError
 from ...events import ErrorEvent
 from .._codec import HttpRequest
+from .._common import body_bytes
 from .._errors import header
 from .body import JsonBodyDecoder, decode_message
 from .decode import StreamDecoder
@@ -44,7 +45,7 @@ def messages_url(base_url: str) -> str:
 
 
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return body_bytes(body, provider="anthropic")
 
 
 class AnthropicCodec:

@@ -15,13 +15,13 @@ Owns URL and header construction and ties together `encode` (request body),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ...errors import ValidationError
 from .._codec import HttpRequest
+from .._common import body_bytes
 from .decode import GeminiStreamDecoder, decode_body
 from .encode import MAX_REQUEST_BYTES, EncodeOptions, encode_body
 from .errors import map_error
@@ -74,8 +74,7 @@ class GeminiCodec:
         if not model:
             raise ValidationError("invalid_request", "no model given for the Gemini call",
                                   errors=[("model", "missing")], provider=self.provider)
-        content = json.dumps(self.body(request, call), separators=(",", ":"),
-                             ensure_ascii=False).encode("utf-8")
+        content = body_bytes(self.body(request, call), provider=self.provider)
         if len(content) > MAX_REQUEST_BYTES:
             raise ValidationError(
                 "invalid_request",

@@ -21,7 +21,7 @@ from ...events import ErrorEvent
 from ...messages import ImagePart, Message
 from ...request import Usage
 from .._codec import HttpRequest
-from .._common import check_image
+from .._common import body_bytes, check_image
 from .errors import PROVIDER, error_from_response
 from .params import merged_params
 
@@ -195,7 +195,7 @@ def preflight_images(messages: tuple[Message, ...]) -> None:
 
 
 def dumps(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return body_bytes(body, provider=PROVIDER)
 
 
 def load_json(body: bytes | str, what: str) -> Any:
