@@ -37,6 +37,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .collector import StreamCollector
 from .errors import AllmError, ToolError, ValidationError
 from .events import (
     AskUserRequested,
@@ -52,6 +53,7 @@ from .events import (
     ToolHalt,
     ToolResultEncoded,
 )
+from .facade import StreamFilters, _catalog_preflight, build_request, finish_response
 from .messages import Message, Thread, ToolCall, assistant, tool_result, user
 from .request import Request, Response, Usage
 from .results import ChatResult, StepResult
@@ -68,7 +70,11 @@ __all__ = [
     "NEXT_TOOL",
     "chat_flow",
     "step_flow",
+    "LoopState",
 ]
+
+_FILTERS = StreamFilters()
+_RAW_FILTERS = StreamFilters(include_raw_chunks=True)
 
 NOT_RUN = "not run: the loop halted before this call ran"
 NOT_ASKED = "not asked: another question is pending; call this tool again if still needed"
@@ -107,9 +113,12 @@ class RunTools:
 
 @dataclass(frozen=True, slots=True)
 class Pump:
-    """Run the open model stream to its end, yielding each event `accept` keeps."""
+    """Run the open model stream to its end, yielding each event `accept` keeps.
+    A driver that emits nothing (``emit=False``) may call `fold` instead: the same
+    bookkeeping without the keep decision (one call less per event)."""
 
     accept: Callable[[Event], bool]
+    fold: Callable[[Event], Any]
 
 
 class _Next:
@@ -166,6 +175,66 @@ class LoopConfig:
         return {t.name: t for t in self.tools}
 
 
+class LoopState:
+    """What one loop run works out once instead of at every step (issue 10: the
+    per-step cost of the chat loop).
+
+    - The model call's `Request` / `Call`: `build_request` checks the options, the
+      engine, the thread and the tools and resolves params, model, tools, retry and
+      ids; within one run only the thread changes (the engine is frozen; the loop's
+      own messages are `Message`s), so later steps copy the first step's request with
+      the new messages. The catalog's pre-flight still runs on every request (it
+      reads the messages). A step with another `response_format` / `tool_choice`
+      (pass 2 of the structured finalize) builds afresh.
+    - The tools by name.
+    """
+
+    __slots__ = ("by_name", "call", "key", "preflight", "request")
+
+    def __init__(self, cfg: LoopConfig) -> None:
+        self.by_name = cfg.tools_by_name
+        self.request: Request | None = None
+        self.call: Any = None
+        self.key: tuple[Any, Any] = (None, None)
+        engine = cfg.engine
+        self.preflight = bool(cfg.model_opts.get("preflight", True)) and getattr(
+            engine, "provider", None) not in (None, "fake")
+
+    def build(self, cfg: LoopConfig, thread: Thread, response_format: Any,
+              tool_choice: Any) -> tuple[Request, Any]:
+        base = self.request
+        if base is None or self.key[0] is not response_format \
+                or self.key[1] is not tool_choice:
+            opts = dict(cfg.model_opts)
+            opts["response_format"] = response_format  # None: pass 1 of a finalize
+            if tool_choice is not None:
+                opts["tool_choice"] = tool_choice
+            request, call, _ = build_request(cfg.engine, thread, **opts)
+            self.request, self.call = request, call
+            self.key = (response_format, tool_choice)
+            return request, call
+        # Fresh mutable parts per request, as `build_request` gives: an adapter (or a
+        # recording test) holding one request must not see another's changes.
+        params = dict(base.params)
+        request = _copy(base, messages=thread.messages, params=params,
+                        options=dict(base.options), metadata=dict(base.metadata))
+        call = _copy(self.call, params=params, adapter_opts=dict(self.call.adapter_opts))
+        if self.preflight:
+            _catalog_preflight(cfg.engine, request)
+        return request, call
+
+
+def _copy(obj: Any, **changes: Any) -> Any:
+    """`dataclasses.replace` for the frozen slotted values the loop copies (no
+    ``__post_init__``), field by field: about 4x cheaper than `replace`."""
+    cls = type(obj)
+    new = object.__new__(cls)
+    setattr_ = object.__setattr__
+    for name in cls.__slots__:
+        setattr_(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
+
+
 def _keep(cfg: LoopConfig, event: Any) -> bool:
     cls = type(event)
     if cls is TextDelta:
@@ -188,26 +257,20 @@ class _StepOut:
 
 def step_flow(
     cfg: LoopConfig, thread: Thread, *, first: bool, response_format: Any = None,
-    tool_choice: Any = None,
+    tool_choice: Any = None, state: LoopState | None = None,
 ) -> Flow:
     """One step: one model call, then (auto mode) its tool calls. Returns `_StepOut`."""
-    from .facade import StreamFilters, build_request, finish_response
-
-    opts = dict(cfg.model_opts)
-    opts["response_format"] = response_format  # None: pass 1 of structured finalize
-    if tool_choice is not None:
-        opts["tool_choice"] = tool_choice
+    if state is None:
+        state = LoopState(cfg)
     try:
-        request, call, _ = build_request(cfg.engine, thread, **opts)
+        request, call = state.build(cfg, thread, response_format, tool_choice)
         yield OpenModel(request, call,
-                        StreamFilters(include_raw_chunks=cfg.include_raw_chunks))
+                        _RAW_FILTERS if cfg.include_raw_chunks else _FILTERS)
     except AllmError as exc:
         if first:
             raise
         yield Emit(ErrorEvent(error=exc))
         return _StepOut(None, exc)
-
-    from .collector import StreamCollector
 
     collector = StreamCollector()
     apply = collector.apply
@@ -224,8 +287,13 @@ def step_flow(
             on_event(event)
         return _keep(cfg, event)
 
+    def fold(event: Any) -> None:
+        apply(event)
+        if on_event is not None:
+            on_event(event)
+
     try:
-        yield Pump(accept)
+        yield Pump(accept, apply if on_event is None else fold)
     except AllmError as exc:  # an adapter that raised mid-stream instead of emitting
         error_event = ErrorEvent(error=exc)
         apply(error_event)
@@ -255,7 +323,8 @@ def step_flow(
         yield Emit(StepCompleted(response=response, thread=thread, mode="manual",
                                  manual_tool_calls=calls))
         return _StepOut(result)
-    result = yield from _tools_flow(cfg, thread, response, calls, call.request_id)
+    result = yield from _tools_flow(cfg, thread, response, calls, call.request_id,
+                                   state.by_name)
     return _StepOut(result)
 
 
@@ -270,9 +339,8 @@ def _assistant_message(response: Response) -> Message:
 
 def _tools_flow(
     cfg: LoopConfig, thread: Thread, response: Response, calls: tuple[ToolCall, ...],
-    request_id: str | None,
+    request_id: str | None, by_name: dict[str, Tool],
 ) -> Flow:
-    by_name = cfg.tools_by_name
     manual: list[ToolCall] = []
     jobs: list[Job] = []
     immediate: list[tuple[int, ToolError]] = []
@@ -437,9 +505,11 @@ def _loop(
 ) -> Flow:
     turns = cfg.max_turns if max_turns is None else max_turns
     steps: list[StepResult] = []
+    state = LoopState(cfg)
     for index in range(turns):
         out = yield from step_flow(cfg, thread, first=first and index == 0,
-                                   response_format=response_format, tool_choice=tool_choice)
+                                   response_format=response_format, tool_choice=tool_choice,
+                                   state=state)
         if out.result is None:  # a later step's pre-flight failed: keep what we have
             return _result(thread, steps, "error", {"error": out.error})
         step = out.result
