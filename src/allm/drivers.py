@@ -5,11 +5,11 @@ step's tool calls concurrently under the per-call timeout, and cleanup when the
 consumer stops early (the adapter stream is closed, tool work is abandoned). Every
 decision lives in the generator.
 
-- Sync: tools run in a `ThreadPoolExecutor` (each job in a copy of the caller's
-  contextvars); a call that exceeds its timeout is abandoned (Python threads
-  cannot be killed) and reported as ``ToolError("timeout")``; its thread runs on
-  to its end (and the interpreter waits for it at exit). Results reach the
-  generator in completion order, as they finish.
+- Sync: tools run in the run's worker threads (`allm._toolthreads`, each job in a
+  copy of the caller's contextvars); a call that exceeds its timeout is abandoned
+  (Python threads cannot be killed) and reported as ``ToolError("timeout")``; its
+  thread runs on to its end (and the interpreter waits for it at exit). Results
+  reach the generator in completion order, as they finish.
 - Async: tools run in an anyio task group, each under `anyio.move_on_after`; async
   handlers are cancelled on timeout, sync ones run in worker threads and are
   abandoned. The whole batch runs inside the task group and its results are then
@@ -19,13 +19,14 @@ decision lives in the generator.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextvars
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 from . import telemetry
+from ._toolthreads import Crew
 from .errors import ToolError
 from .events import Event, StepCompleted
 from .loopgen import NEXT_TOOL, Emit, Job, OpenModel, Pump, RunTools
@@ -142,10 +143,11 @@ class SyncRun:
         self.result: Any = None
         self.steps = steps
         self._events: Iterator[Event] | None = None
-        self._pool: cf.ThreadPoolExecutor | None = None
-        self._pool_workers = 0
-        self._pending: dict[cf.Future[Any], Job] = {}
-        self._started: dict[int, float] = {}
+        self._crew: Crew | None = None
+        self._results: SimpleQueue[Any] = SimpleQueue()  # every crew of the run reports here
+        self._ticket = 0
+        self._abandoned = False  # a call of the current crew was abandoned
+        self._pending: dict[int, Job] = {}  # ticket -> the call it runs
         self._done: list[tuple[int, Any, BaseException | None]] = []
         self._timeout: float | None = None
 
@@ -191,8 +193,9 @@ class SyncRun:
                                     if accept(event):
                                         yield event
                             else:
+                                fold = cmd.fold
                                 for event in events:
-                                    accept(event)
+                                    fold(event)
                         else:  # the step span is active while pulling, never across a yield
                             for event in _spanned(events, steps.enter(cmd)):
                                 if accept(event) and emit:
@@ -232,76 +235,70 @@ class SyncRun:
     # -- tools ------------------------------------------------------------------------
 
     def _run_tools(self, cmd: RunTools) -> None:
-        workers = max(1, min(len(cmd.jobs), cmd.max_concurrency))
-        pool = self._pool
-        # Reuse the run's pool from step to step (its threads are warm) unless a call
-        # was abandoned in it (its thread may still be busy) or it is too small;
-        # a new pool per step cost a thread start per step.
-        if pool is None or self._pending or self._pool_workers != workers:
+        crew = self._crew
+        # Keep the run's crew from step to step (its threads are warm) unless a call
+        # was abandoned in it: that thread may stay busy for as long as the call runs.
+        if crew is None or self._abandoned:
             self._shutdown_pool()
-            self._pool = pool = cf.ThreadPoolExecutor(max_workers=workers,
-                                                      thread_name_prefix="allm-tool")
-            self._pool_workers = workers
+            self._abandoned = False
+            self._crew = crew = Crew(self._results)
+        crew.ensure(max(1, min(len(cmd.jobs), cmd.max_concurrency)))
         self._timeout = cmd.timeout
         self._done = []
-        self._started = {}
         executor = cmd.executor
-        started = self._started
         traced = telemetry.active()
         engine = self.engine
 
-        def run(job: Job) -> tuple[Any, float]:
-            started[job.index] = time.monotonic()
+        def run(job: Job) -> Any:
             if traced:
                 with telemetry.span("tool", **_tool_attrs(job, engine)) as sp:
                     value = executor.execute(job.tool, job.call.arguments, job.context)
                     sp.set_result(value)
-            else:
-                value = executor.execute(job.tool, job.call.arguments, job.context)
-            return value, time.monotonic()
+                return value
+            return executor.execute(job.tool, job.call.arguments, job.context)
 
+        copy_context = contextvars.copy_context
         for job in cmd.jobs:
-            ctx = contextvars.copy_context()
-            self._pending[pool.submit(ctx.run, run, job)] = job
+            self._ticket += 1
+            self._pending[self._ticket] = job
+            crew.submit(self._ticket, copy_context(), run, job)
 
     def _next_done(self) -> tuple[int, Any, BaseException | None]:
+        pending = self._pending
+        crew = self._crew
+        assert crew is not None
+        started = crew.started
+        results = self._results
         while not self._done:
-            if not self._pending:  # pragma: no cover - the flow asks once per job
+            if not pending:  # pragma: no cover - the flow asks once per job
                 raise RuntimeError("no tool call is running")
             timeout = self._timeout
             wait_for: float | None = None
-            now = time.monotonic()
             if timeout is not None:
-                deadlines = [self._started[j.index] + timeout
-                             for j in self._pending.values() if j.index in self._started]
-                wait_for = max(0.0, min(deadlines) - now) if deadlines else timeout
-            if len(self._pending) == 1:
-                # One call (the common turn): waiting on the future itself is ~15 µs
-                # cheaper than `cf.wait` (no waiter objects installed and removed).
-                (only,) = self._pending
-                try:
-                    only.exception(timeout=wait_for)
-                    done = {only}
-                except cf.TimeoutError:
-                    done = set()
-            else:
-                done, _ = cf.wait(list(self._pending), timeout=wait_for,
-                                  return_when=cf.FIRST_COMPLETED)
+                deadlines = [started[t] + timeout for t in pending if t in started]
+                wait_for = (max(0.0, min(deadlines) - time.monotonic()) if deadlines
+                            else timeout)
+            got: list[Any] = []
+            try:
+                got.append(results.get(timeout=wait_for))
+                while True:  # every other call that finished meanwhile
+                    got.append(results.get_nowait())
+            except Empty:
+                pass
             finished: list[tuple[float, tuple[int, Any, BaseException | None]]] = []
-            for fut in done:
-                job = self._pending.pop(fut)
-                try:
-                    value, at = fut.result()
-                    finished.append((at, (job.index, value, None)))
-                except BaseException as e:
-                    finished.append((time.monotonic(), (job.index, None, e)))
-            now = time.monotonic()
+            for ticket, value, exc, at in got:
+                job = pending.pop(ticket, None)
+                if job is None:  # a call abandoned earlier finished at last: ignored
+                    continue
+                started.pop(ticket, None)
+                finished.append((at, (job.index, value, exc)))
             if timeout is not None:
-                for fut, job in list(self._pending.items()):
-                    began = self._started.get(job.index)
+                now = time.monotonic()
+                for ticket, job in list(pending.items()):
+                    began = started.get(ticket)
                     if began is not None and now - began >= timeout:
-                        del self._pending[fut]
-                        fut.cancel()  # abandoned: a running thread cannot be stopped
+                        del pending[ticket]  # abandoned: a running thread cannot be stopped
+                        self._abandoned = True
                         finished.append((began + timeout,
                                          (job.index, None, _timeout_error(job, timeout))))
             finished.sort(key=lambda item: item[0])
@@ -309,11 +306,11 @@ class SyncRun:
         return self._done.pop(0)
 
     def _shutdown_pool(self) -> None:
-        pool = self._pool
-        if pool is not None:
-            self._pool = None
+        crew = self._crew
+        if crew is not None:
+            self._crew = None
             self._pending.clear()
-            pool.shutdown(wait=False, cancel_futures=True)
+            crew.close()
 
     def _close_events(self) -> None:
         events = self._events
@@ -377,8 +374,9 @@ class AsyncRun:
                                     if accept(event):
                                         yield event
                             else:
+                                fold = cmd.fold
                                 async for event in events:
-                                    accept(event)
+                                    fold(event)
                         else:  # the step span is active while pulling, never across a yield
                             async for event in _aspanned(events, steps.enter(cmd)):
                                 if accept(event) and emit:

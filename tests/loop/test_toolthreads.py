@@ -1,0 +1,141 @@
+"""The sync driver's tool threads (`allm._toolthreads`): timeouts, abandoned calls,
+concurrency bound, contextvars, and no thread left behind."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from typing import Any
+
+from scenario_tools import boom, engine, tc
+
+import allm
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+
+
+def _tool_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("allm-tool")]
+
+
+def _settle(cond: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_timed_out_call_does_not_hold_up_the_next_step() -> None:
+    # Step 1's call is abandoned after 0.1 s but sleeps on for 1 s; step 2's call
+    # must run in a fresh thread at once, not queue behind the abandoned one.
+    eng = engine([[tc("c1", "slow", seconds=1.0)], [tc("c2", "slow", seconds=0.0)],
+                  [("text", "ok")]])
+    t0 = time.monotonic()
+    result = allm.chat(eng, "hi", tool_timeout=0.1)
+    elapsed = time.monotonic() - t0
+    assert result.halted_reason == "completed"
+    tools = [m for m in result.thread.messages if m.role == "tool"]
+    assert tools[0].is_error and "timed out after 0.1 s" in tools[0].text
+    assert not tools[1].is_error and tools[1].text == "slept"
+    assert elapsed < 0.8, elapsed
+
+
+def test_timeouts_fire_in_completion_order_with_concurrent_calls() -> None:
+    eng = engine([[tc("a", "slow", seconds=0.6), tc("b", "slow", seconds=0.0),
+                   tc("c", "slow", seconds=0.6)], [("text", "ok")]])
+    events = list(allm.stream(eng, "hi", tool_timeout=0.2))
+    done = [e for e in events if isinstance(e, allm.ToolExecutionCompleted)]
+    assert [e.id for e in done][0] == "b"
+    assert {e.id for e in done if e.is_error} == {"a", "c"}
+    # the thread keeps the model's order
+    result = events[-1].result
+    assert [m.tool_call_id for m in result.thread.messages if m.role == "tool"] == \
+        ["a", "b", "c"]
+
+
+def test_max_concurrency_bounds_threads_and_queued_calls_start_their_clock_late() -> None:
+    seen: list[int] = []
+    lock = threading.Lock()
+    running = 0
+
+    @allm.tool
+    def busy(i: int) -> int:
+        nonlocal running
+        with lock:
+            running += 1
+            seen.append(running)
+        time.sleep(0.15)
+        with lock:
+            running -= 1
+        return i
+
+    eng = engine([[tc(f"c{i}", "busy", i=i) for i in range(4)], [("text", "ok")]],
+                 tools=[busy])
+    # 4 calls, 2 threads: the last two wait ~0.15 s in the queue, then run 0.15 s;
+    # a timeout of 0.25 s counts from when a thread takes the call, so none expires.
+    result = allm.chat(eng, "hi", max_concurrency=2, tool_timeout=0.25)
+    assert max(seen) == 2
+    assert not any(m.is_error for m in result.thread.messages if m.role == "tool")
+
+
+def test_tool_runs_in_a_copy_of_the_callers_context() -> None:
+    @allm.tool
+    def read_var() -> str:
+        value = VAR.get()
+        VAR.set("changed by the tool")
+        return value
+
+    eng = engine([[tc("c1", "read_var")], [tc("c2", "read_var")], [("text", "ok")]],
+                 tools=[read_var])
+    token = VAR.set("caller")
+    try:
+        result = allm.chat(eng, "hi")
+    finally:
+        VAR.reset(token)
+    tools = [m.text for m in result.thread.messages if m.role == "tool"]
+    assert tools == ["caller", "caller"]  # each call gets its own copy
+
+
+def test_threads_end_with_the_run_and_abandoned_ones_after_their_call() -> None:
+    _settle(lambda: not _tool_threads())
+    before = len(_tool_threads())
+    allm.chat(engine([[tc("c1", "get_time", city="x")], [("text", "ok")]]), "hi")
+    _settle(lambda: len(_tool_threads()) <= before)
+    assert len(_tool_threads()) <= before
+    allm.chat(engine([[tc("c1", "slow", seconds=0.3)], [("text", "ok")]]), "hi",
+              tool_timeout=0.05)
+    _settle(lambda: len(_tool_threads()) <= before)
+    assert len(_tool_threads()) <= before
+
+
+def test_stream_closed_early_drops_calls_not_started() -> None:
+    ran: list[int] = []
+
+    @allm.tool
+    def record(i: int) -> int:
+        time.sleep(0.05)
+        ran.append(i)
+        return i
+
+    eng = engine([[tc(f"c{i}", "record", i=i) for i in range(6)], [("text", "ok")]],
+                 tools=[record])
+    it = allm.stream(eng, "hi", max_concurrency=1)
+    for event in it:
+        if isinstance(event, allm.ToolExecutionCompleted):
+            break
+    it.close()  # type: ignore[attr-defined]
+    time.sleep(0.3)
+    assert len(ran) <= 2  # the running call finishes; the queued ones never start
+
+
+def test_handler_exception_and_base_exception_become_tool_errors() -> None:
+    @allm.tool
+    def exits() -> str:
+        raise SystemExit(3)
+
+    eng = engine([[tc("c1", "boom"), tc("c2", "exits")], [("text", "ok")]],
+                 tools=[exits, boom])
+    result = allm.chat(eng, "hi")
+    tools = {m.tool_call_id: m for m in result.thread.messages if m.role == "tool"}
+    assert tools["c1"].is_error and "kaboom" in tools["c1"].text
+    assert tools["c2"].is_error
