@@ -102,6 +102,7 @@ class StreamCollector:
     __slots__ = (
         "_calls",
         "_text",
+        "_usage",
         "chat_result",
         "done",
         "error",
@@ -115,7 +116,6 @@ class StreamCollector:
         "steps",
         "thread",
         "tool_results",
-        "usage",
     )
 
     def __init__(self, thread: Thread | None = None) -> None:
@@ -127,7 +127,7 @@ class StreamCollector:
         self.last_message: Message | None = None
         self.finish_reason: str | None = None
         self.raw_finish_reason: str | None = None
-        self.usage = Usage()
+        self._usage: Usage | None = None  # an empty `Usage` is built only if asked for
         self.error: AllmError | None = None
         self.metadata: dict[str, Any] = {}
         self.steps: list[StepResult] = []
@@ -136,6 +136,18 @@ class StreamCollector:
         self.halt: tuple[Any, ...] | None = None
         self.chat_result: ChatResult | None = None
         self.done = False
+
+    @property
+    def usage(self) -> Usage:
+        """The usage reported so far (an empty `Usage` when none was)."""
+        usage = self._usage
+        if usage is None:
+            usage = self._usage = Usage()
+        return usage
+
+    @usage.setter
+    def usage(self, value: Usage) -> None:
+        self._usage = value
 
     # -- folding ---------------------------------------------------------------------
 
@@ -209,7 +221,7 @@ class StreamCollector:
         if event.raw_finish_reason is not None:
             self.raw_finish_reason = event.raw_finish_reason
         if event.usage is not None:
-            self.usage = event.usage
+            self._usage = event.usage
         if event.id is not None:
             self.id = event.id
         if event.model is not None:
@@ -219,7 +231,7 @@ class StreamCollector:
 
     def _raw_chunk(self, event: RawChunk) -> None:
         if event.usage is not None:
-            self.usage = event.usage
+            self._usage = event.usage
 
     def _error(self, event: ErrorEvent) -> None:
         self.error = event.error

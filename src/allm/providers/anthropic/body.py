@@ -112,9 +112,12 @@ def _decode_text_only(message: Mapping[str, Any]) -> list[Event] | None:
     raw_usage = message.get("usage")
     usage: Usage | None = None
     if isinstance(raw_usage, Mapping):
-        out.append(RawChunk(usage=usage_from(dict(raw_usage))))
+        # The replay reports usage twice (message_start, message_delta): here both
+        # come from the same object, so one frozen `Usage` serves both.
+        raw_chunk_usage = usage_from(raw_usage)
+        out.append(RawChunk(usage=raw_chunk_usage))
         if raw_usage:
-            usage = usage_from(dict(raw_usage))
+            usage = raw_chunk_usage
     text = "".join(texts)
     if text:
         out.append(TextCompleted(text=text, id=msg_id))

@@ -115,7 +115,7 @@ def usage_from(raw: Mapping[str, Any]) -> Usage:
         total_in = (uncached or 0) + (write or 0) + (read or 0)
     reasoning = None
     details = raw.get("output_tokens_details")
-    if isinstance(details, Mapping):
+    if details is not None and isinstance(details, Mapping):
         reasoning = _int(details.get("thinking_tokens"))
     extra = {k: v for k, v in raw.items() if k not in _USAGE_KEYS}
     if uncached is not None:
