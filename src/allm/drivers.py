@@ -311,8 +311,8 @@ class SyncRun:
         crew = self._crew
         if crew is not None:
             self._crew = None
+            crew.close(idle=not self._pending and not self._abandoned)
             self._pending.clear()
-            crew.close()
 
     def _close_events(self) -> None:
         events = self._events

@@ -11,6 +11,7 @@ from typing import Any
 from scenario_tools import boom, engine, tc
 
 import allm
+from allm import _toolthreads
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
@@ -96,16 +97,22 @@ def test_tool_runs_in_a_copy_of_the_callers_context() -> None:
     assert tools == ["caller", "caller"]  # each call gets its own copy
 
 
-def test_threads_end_with_the_run_and_abandoned_ones_after_their_call() -> None:
+def test_threads_are_reused_across_runs_and_end_when_idle(monkeypatch: Any) -> None:
+    monkeypatch.setattr(_toolthreads, "IDLE_SECONDS", 0.2)
+    _settle(lambda: not _tool_threads())  # earlier tests' threads wait up to 2 s
+    assert not _tool_threads()
+    for _ in range(20):
+        allm.chat(engine([[tc("c1", "get_time", city="x")], [tc("c2", "get_time", city="y")],
+                          [("text", "ok")]]), "hi")
+    # One thread served every run: a run ending with no call in flight puts its
+    # threads back in the idle list itself, before they even wake.
+    assert len(_tool_threads()) == 1
+    # an abandoned call's thread is not reused while its call runs
+    allm.chat(engine([[tc("c1", "slow", seconds=0.3)], [tc("c2", "get_time", city="x")],
+                      [("text", "ok")]]), "hi", tool_timeout=0.05)
+    assert len(_tool_threads()) == 2
     _settle(lambda: not _tool_threads())
-    before = len(_tool_threads())
-    allm.chat(engine([[tc("c1", "get_time", city="x")], [("text", "ok")]]), "hi")
-    _settle(lambda: len(_tool_threads()) <= before)
-    assert len(_tool_threads()) <= before
-    allm.chat(engine([[tc("c1", "slow", seconds=0.3)], [("text", "ok")]]), "hi",
-              tool_timeout=0.05)
-    _settle(lambda: len(_tool_threads()) <= before)
-    assert len(_tool_threads()) <= before
+    assert not _tool_threads()
 
 
 def test_stream_closed_early_drops_calls_not_started() -> None:
