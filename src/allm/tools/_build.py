@@ -52,7 +52,8 @@ class InvalidArguments(Exception):
 class BoundHandler:
     """A user function plus how to validate arguments for it and call it."""
 
-    __slots__ = ("context_param", "func", "model", "pass_context", "schema", "style")
+    __slots__ = ("_fields", "context_param", "func", "is_async", "model", "pass_context",
+                 "schema", "style")
 
     def __init__(
         self, func: Callable[..., Any], style: Style, *, model: Any = None,
@@ -65,6 +66,9 @@ class BoundHandler:
         self.context_param = context_param
         self.pass_context = pass_context
         self.schema = schema
+        # Asked once per tool, not at every call (`ToolExecutor.aexecute`).
+        self.is_async = inspect.iscoroutinefunction(func)
+        self._fields: tuple[str, ...] | None = None  # the model's field names, once
 
     def __repr__(self) -> str:
         return f"BoundHandler({getattr(self.func, '__qualname__', self.func)!r}, {self.style})"
@@ -81,17 +85,24 @@ class BoundHandler:
                 if errors:
                     raise InvalidArguments(errors)
             return dict(arguments)
-        from pydantic import ValidationError as PydanticError
-
         try:
             instance = self.model.model_validate(dict(arguments))
-        except PydanticError as exc:
+        except Exception as exc:
+            from pydantic import ValidationError as PydanticError
+
+            if not isinstance(exc, PydanticError):
+                raise
             raise InvalidArguments(
                 [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
             ) from None
         if self.style == "model":
             return instance
-        return {name: getattr(instance, name) for name in type(instance).model_fields}
+        names = self._fields
+        if names is None or type(instance) is not self.model:
+            names = tuple(type(instance).model_fields)
+            if type(instance) is self.model:
+                self._fields = names
+        return {name: getattr(instance, name) for name in names}
 
     def invoke(self, prepared: Any, ctx: ToolContext) -> Any:
         """Call the function (the result may be awaitable for async handlers)."""

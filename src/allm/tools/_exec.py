@@ -72,13 +72,13 @@ class ToolExecutor:
     async def aexecute(
         self, tool: Tool, arguments: Mapping[str, Any], context: ToolContext,
     ) -> Any:
-        import anyio.to_thread
-
         bound = self._bind(tool)
         prepared = self._prepare(tool, bound, arguments)
-        if inspect.iscoroutinefunction(bound.func):
+        if bound.is_async:
             result = bound.invoke(prepared, context)
         else:
+            import anyio.to_thread
+
             # Sync handlers may block: keep them off the event loop.
             result = await anyio.to_thread.run_sync(bound.invoke, prepared, context,
                                                     abandon_on_cancel=True)
@@ -123,18 +123,17 @@ class ToolResultEncoder:
         dump = getattr(value, "model_dump_json", None)
         if callable(dump) and not isinstance(value, type):
             return str(dump())
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-                          default=_json_default)
+        return _dumps(value)
 
     def encode_error(self, error: ToolError | ToolFailure) -> str:
         body: dict[str, Any] = {"error": error.message}
         if isinstance(error, ToolFailure) and error.data is not None:
             body["data"] = error.data
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
-                          default=_json_default)
+        return _dumps(body)
 
 
 def _json_default(value: Any) -> Any:
+    """The encoder's rules for values plain JSON lacks (see `ToolResultEncoder`)."""
     dump = getattr(value, "model_dump", None)
     if callable(dump) and not isinstance(value, type):
         return dump(mode="json")
@@ -151,6 +150,12 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+# One encoder for every call: `json.dumps` with options builds a new `JSONEncoder`
+# each time (same output: the same options).
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                          default=_json_default).encode
 
 
 def json_safe(value: Any) -> Any:
