@@ -146,3 +146,44 @@ def test_handler_exception_and_base_exception_become_tool_errors() -> None:
     tools = {m.tool_call_id: m for m in result.thread.messages if m.role == "tool"}
     assert tools["c1"].is_error and "kaboom" in tools["c1"].text
     assert tools["c2"].is_error
+
+
+def _run_script(code: str) -> tuple[float, str]:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30, cwd=Path(__file__).parent)
+    assert out.returncode == 0, out.stderr
+    return time.monotonic() - t0, out.stdout
+
+
+def test_idle_threads_do_not_hold_up_interpreter_exit() -> None:
+    # A thread idles up to 2 s before it ends; at exit it must end at once.
+    code = ("import time, allm\n"
+            "from scenario_tools import engine, tc\n"
+            "allm.chat(engine([[tc('c1', 'get_time', city='x')], [('text', 'ok')]]), 'hi')\n"
+            "print(time.monotonic())\n")
+    t0 = time.monotonic()
+    _, out = _run_script(code)
+    exited = time.monotonic()
+    assert exited - float(out) < 1.5, exited - float(out)
+    assert exited - t0 < 20
+
+
+def test_interpreter_waits_for_an_abandoned_call_at_exit() -> None:
+    # As with the thread pool before: the abandoned call runs to its end.
+    code = ("import time, allm\n"
+            "from scenario_tools import engine, tc\n"
+            "@allm.tool\n"
+            "def late() -> str:\n"
+            "    time.sleep(0.5)\n"
+            "    print('call finished', flush=True)\n"
+            "    return 'late'\n"
+            "r = allm.chat(engine([[tc('c1', 'late')], [('text', 'ok')]], tools=[late]), 'hi',"
+            " tool_timeout=0.05)\n"
+            "print('timed out' if r.thread.messages[2].is_error else 'ran', flush=True)\n")
+    _, out = _run_script(code)
+    assert out.split("\n")[:2] == ["timed out", "call finished"], out
