@@ -57,7 +57,6 @@ Deviations from the original, on purpose:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
@@ -119,7 +118,8 @@ def check_thread(thread: Thread) -> None:
             )
 
 
-def _config(engine: Engine, messages: MessagesArg, opts: dict[str, Any]) -> tuple[Any, Thread]:
+def _config(engine: Engine, messages: MessagesArg, opts: dict[str, Any],
+            quiet: bool = False) -> tuple[Any, Thread]:
     from .engine import Engine as EngineType
     from .facade import new_request_id
     from .loopgen import LoopConfig
@@ -199,6 +199,7 @@ def _config(engine: Engine, messages: MessagesArg, opts: dict[str, Any]) -> tupl
         emit_tool_deltas=bool(loop.get("emit_tool_deltas", True)),
         include_raw_chunks=bool(loop.get("include_raw_chunks", False)),
         on_event=loop.get("on_event"),
+        quiet=quiet,
     )
     return cfg, thread
 
@@ -225,9 +226,8 @@ def _flows(engine: Engine, messages: MessagesArg, opts: dict[str, Any], *,
     from .loopgen import chat_flow, step_flow
 
     opts.setdefault("stream", streaming)
-    cfg, thread = _config(engine, messages, opts)
-    if quiet:  # only a driver run with ``emit=False`` and no step spans
-        cfg = replace(cfg, quiet=True)
+    # quiet: only for a driver run with ``emit=False`` and no step spans
+    cfg, thread = _config(engine, messages, opts, quiet)
     if single:
         def flow() -> Any:
             out = yield from step_flow(cfg, thread, first=True,

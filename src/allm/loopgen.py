@@ -81,21 +81,23 @@ NOT_ASKED = "not asked: another question is pending; call this tool again if sti
 
 
 # -- commands ---------------------------------------------------------------------------
+# Not frozen: a frozen dataclass pays an `object.__setattr__` per field, and the loop
+# builds several commands per step; nobody but the driver ever sees them.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Emit:
     event: Event
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenModel:
     request: Request
     call: Any
     filters: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Job:
     index: int
     tool: Tool
@@ -103,7 +105,7 @@ class Job:
     context: ToolContext
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunTools:
     jobs: tuple[Job, ...]
     executor: Any
@@ -111,7 +113,7 @@ class RunTools:
     max_concurrency: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pump:
     """Run the open model stream to its end, yielding each event `accept` keeps.
     A driver that emits nothing (``emit=False``) may call `fold` instead: the same
@@ -309,7 +311,7 @@ def step_flow(
         return _StepOut(result)
 
     message = _assistant_message(response)
-    thread = thread.add_message(message)
+    thread = _extended(thread, (message,))
     calls = message.tool_calls
     if not calls:
         result = StepResult(thread=thread, response=response,
@@ -326,6 +328,14 @@ def step_flow(
     result = yield from _tools_flow(cfg, thread, response, calls, call.request_id,
                                    state.by_name)
     return _StepOut(result)
+
+
+def _extended(thread: Thread, messages: tuple[Message, ...]) -> Thread:
+    """`thread.add_messages(messages)`; for a plain `Thread` without
+    `dataclasses.replace` (~3x the cost of the constructor; same fields)."""
+    if type(thread) is Thread:
+        return Thread(messages=thread.messages + messages, metadata=thread.metadata)
+    return thread.add_messages(messages)
 
 
 def _assistant_message(response: Response) -> Message:
@@ -377,7 +387,10 @@ def _tools_flow(
     outcomes: dict[int, ToolOutcome] = {}
     winner: ToolOutcome | None = None
 
-    def record(index: int, outcome: ToolOutcome) -> Event:
+    def record(index: int, outcome: ToolOutcome) -> Event | None:
+        """Keep `outcome`; the ask-user / halt event when it is the winner, else None
+        (its `ToolResultEncoded` is `encoded(outcomes[index])`: built only when
+        someone sees it)."""
         nonlocal winner
         tc = outcome.call
         if outcome.kind == "ask_user" and winner is None:
@@ -404,7 +417,10 @@ def _tools_flow(
                             else outcome.halt_result,
                             content=outcome.content)
         outcomes[index] = outcome
-        return ToolResultEncoded(id=tc.id, content=outcome.content or "",
+        return None
+
+    def encoded(outcome: ToolOutcome) -> Event:
+        return ToolResultEncoded(id=outcome.call.id, content=outcome.content or "",
                                  is_error=outcome.is_error)
 
     def completed(outcome: ToolOutcome) -> Event:
@@ -421,7 +437,8 @@ def _tools_flow(
             record(index, outcome)
             continue
         yield Emit(completed(outcome))
-        yield Emit(record(index, outcome))
+        event = record(index, outcome)
+        yield Emit(event if event is not None else encoded(outcomes[index]))
 
     if jobs:
         timeout = cfg.tool_timeout
@@ -434,7 +451,8 @@ def _tools_flow(
                 record(index, outcome)
                 continue
             yield Emit(completed(outcome))
-            yield Emit(record(index, outcome))
+            event = record(index, outcome)
+            yield Emit(event if event is not None else encoded(outcomes[index]))
 
     # Thread: one tool message per call in the model's order, except the pending ones.
     messages: list[Message] = []
@@ -453,7 +471,7 @@ def _tools_flow(
             continue  # answered by the user (Session.reply / a tool_result message)
         messages.append(tool_result(tc.id, outcome.content or "", name=tc.name,
                                     is_error=outcome.is_error))
-    thread = thread.add_messages(messages)
+    thread = _extended(thread, tuple(messages))
 
     metadata: dict[str, Any] = {}
     pending_manual: tuple[ToolCall, ...] = ()
