@@ -47,13 +47,13 @@ Entries:
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .._jsoncompact import compact_dumps
 from ..errors import AdapterError, AllmError, StreamError, ValidationError
 from ..events import (
     ErrorEvent,
@@ -242,13 +242,16 @@ def _stream_error(reason: str, opts: Mapping[str, Any], provider: str = "fake") 
     return StreamError(reason, **kw)
 
 
+_dumps = compact_dumps()  # json.dumps(.., separators=(",", ":"), ensure_ascii=False)
+
+
 def _tool_call_from(spec: Mapping[str, Any] | ToolCall) -> ToolCall:
     if isinstance(spec, ToolCall):
         return spec
     arguments = dict(spec.get("arguments") or {})
     raw = spec.get("raw_arguments")
     if raw is None:
-        raw = json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+        raw = _dumps(arguments)
     return ToolCall(id=spec["id"], name=spec["name"], arguments=arguments, raw_arguments=raw,
                     metadata=dict(spec.get("metadata") or {}))
 

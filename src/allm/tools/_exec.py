@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._jsoncompact import compact_dumps
 from ..errors import ToolError
 from ..messages import ToolCall
 from ..serializer import to_jsonable
@@ -152,10 +153,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-# One encoder for every call: `json.dumps` with options builds a new `JSONEncoder`
-# each time (same output: the same options).
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
-                          default=_json_default).encode
+_dumps = compact_dumps(_json_default)  # json.dumps with these options, encoder built once
 
 
 def json_safe(value: Any) -> Any:
