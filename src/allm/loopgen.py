@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .collector import StreamCollector
@@ -55,6 +55,7 @@ from .events import (
 )
 from .facade import StreamFilters, _catalog_preflight, build_request, finish_response
 from .messages import Message, Thread, ToolCall, assistant, tool_result, user
+from .providers.base import Call
 from .request import Request, Response, Usage
 from .results import ChatResult, StepResult
 from .tool import Tool
@@ -218,23 +219,34 @@ class LoopState:
         # Fresh mutable parts per request, as `build_request` gives: an adapter (or a
         # recording test) holding one request must not see another's changes.
         params = dict(base.params)
-        request = _copy(base, messages=thread.messages, params=params,
-                        options=dict(base.options), metadata=dict(base.metadata))
-        call = _copy(self.call, params=params, adapter_opts=dict(self.call.adapter_opts))
+        request = _next_request(base, thread.messages, params, dict(base.options),
+                                dict(base.metadata))
+        call = _next_call(self.call, params, dict(self.call.adapter_opts))
         if self.preflight:
             _catalog_preflight(cfg.engine, request)
         return request, call
 
 
-def _copy(obj: Any, **changes: Any) -> Any:
-    """`dataclasses.replace` for the frozen slotted values the loop copies (no
-    ``__post_init__``), field by field: about 4x cheaper than `replace`."""
-    cls = type(obj)
-    new = object.__new__(cls)
-    setattr_ = object.__setattr__
-    for name in cls.__slots__:
-        setattr_(new, name, changes[name] if name in changes else getattr(obj, name))
-    return new
+def _copier(cls: type, changed: tuple[str, ...]) -> Callable[..., Any]:
+    """``copy(obj, *changed_values)``: `dataclasses.replace(obj, **changes)` for a
+    frozen slotted dataclass without ``__post_init__``, written out field by field
+    through the slots (~2.5x cheaper than `replace`, which goes through ``__init__``
+    and its ``object.__setattr__`` per field)."""
+    assert not hasattr(cls, "__post_init__") and "__slots__" in cls.__dict__
+    names = [f.name for f in fields(cls)]
+    lines = [f"def copy(obj, {', '.join(changed)}):", "    new = new_(cls)"]
+    lines += [f"    set_{n}(new, {n if n in changed else 'obj.' + n})" for n in names]
+    lines.append("    return new")
+    namespace: dict[str, Any] = {"new_": object.__new__, "cls": cls}
+    namespace.update({f"set_{n}": cls.__dict__[n].__set__ for n in names})
+    exec("\n".join(lines), namespace)
+    return namespace["copy"]  # type: ignore[no-any-return]
+
+
+# A later step's request and call: the first step's, with the new thread and fresh
+# mutable parts (build_request gives each call its own dicts).
+_next_request = _copier(Request, ("messages", "params", "options", "metadata"))
+_next_call = _copier(Call, ("params", "adapter_opts"))
 
 
 def _keep(cfg: LoopConfig, event: Any) -> bool:
