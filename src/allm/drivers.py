@@ -219,6 +219,7 @@ class SyncRun:
                             exc = e
                     elif type(cmd) is RunTools:
                         self._run_tools(cmd)
+                        send = self._next_done()
                     else:  # pragma: no cover
                         raise RuntimeError(f"unknown loop command {cmd!r}")
                 finally:
@@ -427,6 +428,7 @@ class AsyncRun:
                             exc = e
                     elif type(cmd) is RunTools:
                         await self._run_tools(cmd)
+                        send = self._done.pop(0)
                     else:  # pragma: no cover
                         raise RuntimeError(f"unknown loop command {cmd!r}")
                 finally:

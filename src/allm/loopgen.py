@@ -15,9 +15,9 @@ Commands and what the driver sends back:
 - `Pump(accept)`: run the open stream to its end, handing each event to `accept`
   (the loop's fold) and yielding the ones it keeps; sends None (an exception the
   adapter raised mid-stream is thrown back in).
-- `RunTools(jobs)`: start every job concurrently; sends None.
-- `NEXT_TOOL`: the next finished job as ``(index, value, exception)``, in completion
-  order.
+- `RunTools(jobs)`: start every job concurrently; sends the first finished job as
+  ``(index, value, exception)`` (one round trip less than a `NEXT_TOOL` after it).
+- `NEXT_TOOL`: the next finished job, likewise, in completion order.
 
 Rules (reference §5, with the deviations noted in `allm.loop`):
 
@@ -390,11 +390,11 @@ def _tools_flow(
                               session_id=cfg.session_id, request_id=request_id)
             jobs.append(Job(index, tool, tc, ctx))
 
-    started = sorted([j.index for j in jobs] + [i for i, _ in immediate])
     quiet = cfg.quiet
-    for index in started if not quiet else ():
-        tc = calls[index]
-        yield Emit(ToolExecutionStarted(id=tc.id, name=tc.name, arguments=tc.arguments))
+    if not quiet:
+        for index in sorted([j.index for j in jobs] + [i for i, _ in immediate]):
+            tc = calls[index]
+            yield Emit(ToolExecutionStarted(id=tc.id, name=tc.name, arguments=tc.arguments))
 
     outcomes: dict[int, ToolOutcome] = {}
     winner: ToolOutcome | None = None
@@ -454,9 +454,9 @@ def _tools_flow(
 
     if jobs:
         timeout = cfg.tool_timeout
-        yield RunTools(tuple(jobs), cfg.executor, timeout, cfg.max_concurrency)
-        for _ in jobs:
-            index, value, exc = yield NEXT_TOOL
+        first = yield RunTools(tuple(jobs), cfg.executor, timeout, cfg.max_concurrency)
+        for n in range(len(jobs)):
+            index, value, exc = first if n == 0 else (yield NEXT_TOOL)
             outcome = settle(calls[index], raw=value, exc=exc, encoder=cfg.encoder,
                              on_tool_error=cfg.on_tool_error)
             if quiet:
