@@ -61,8 +61,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import telemetry
 from .drivers import AsyncRun, SyncRun, _Steps
+from .engine import Engine as EngineType
 from .errors import ValidationError
 from .events import ChatCompleted, Event
+from .facade import new_request_id
+from .loopgen import LoopConfig, chat_flow, step_flow
 from .messages import Message, Thread, coerce_messages
 from .results import ChatResult, StepResult
 from .tools import ToolExecutor, ToolResultEncoder
@@ -88,6 +91,7 @@ LOOP_OPTS: frozenset[str] = frozenset(
 """Options the loop consumes; every other keyword goes to the model call."""
 
 DEFAULT_MAX_TURNS = 8
+_SINGLE = (Thread, Message, str)  # a tuple: `Thread | Message | str` is rebuilt per call
 
 MessagesArg = Thread | Message | Sequence[Message] | str
 
@@ -120,11 +124,7 @@ def check_thread(thread: Thread) -> None:
 
 def _config(engine: Engine, messages: MessagesArg, opts: dict[str, Any],
             quiet: bool = False) -> tuple[Any, Thread]:
-    from .engine import Engine as EngineType
-    from .facade import new_request_id
-    from .loopgen import LoopConfig
-
-    if isinstance(messages, Thread | Message | str) or (
+    if isinstance(messages, _SINGLE) or (
         isinstance(messages, Sequence) and all(isinstance(m, Message) for m in messages)
     ):
         thread = coerce_messages(messages)
@@ -136,7 +136,7 @@ def _config(engine: Engine, messages: MessagesArg, opts: dict[str, Any],
         raise ValidationError("invalid_thread", "no messages to send",
                               errors=[("messages", "empty")])
     check_thread(thread)
-    loop = {k: opts.pop(k) for k in list(opts) if k in LOOP_OPTS}
+    loop = {k: opts.pop(k) for k in LOOP_OPTS.intersection(opts)}
     params = engine.params if isinstance(engine, EngineType) else {}
 
     max_turns = loop.get("max_turns")
@@ -223,8 +223,6 @@ def _output_schema(output_type: Any) -> Any:
 
 def _flows(engine: Engine, messages: MessagesArg, opts: dict[str, Any], *,
            single: bool, streaming: bool, quiet: bool = False) -> tuple[Any, Any]:
-    from .loopgen import chat_flow, step_flow
-
     opts.setdefault("stream", streaming)
     # quiet: only for a driver run with ``emit=False`` and no step spans
     cfg, thread = _config(engine, messages, opts, quiet)
