@@ -245,7 +245,6 @@ class SyncRun:
             self._shutdown_pool()
             self._abandoned = False
             self._crew = crew = Crew(self._results)
-        crew.ensure(max(1, min(len(cmd.jobs), cmd.max_concurrency)))
         self._timeout = cmd.timeout
         self._done = []
         executor = cmd.executor
@@ -265,6 +264,9 @@ class SyncRun:
             self._ticket += 1
             self._pending[self._ticket] = job
             crew.submit(self._ticket, copy_context(), run, job)
+        # Threads join after the calls are queued: a thread new to the crew then
+        # finds its first call waiting instead of being woken twice.
+        crew.ensure(max(1, min(len(cmd.jobs), cmd.max_concurrency)))
 
     def _next_done(self) -> tuple[int, Any, BaseException | None]:
         pending = self._pending

@@ -323,21 +323,23 @@ def step_flow(
         return _StepOut(result)
 
     message = _assistant_message(response)
-    thread = _extended(thread, (message,))
     calls = message.tool_calls
     if not calls:
+        thread = _extended(thread, (message,))
         result = StepResult(thread=thread, response=response,
                             done=response.finish_reason != "pause", mode=cfg.mode)
         if not cfg.quiet:
             yield Emit(StepCompleted(response=response, thread=thread, mode=cfg.mode))
         return _StepOut(result)
     if cfg.mode == "manual":
+        thread = _extended(thread, (message,))
         result = StepResult(thread=thread, response=response, mode="manual",
                             manual_tool_calls=calls)
         yield Emit(StepCompleted(response=response, thread=thread, mode="manual",
                                  manual_tool_calls=calls))
         return _StepOut(result)
-    result = yield from _tools_flow(cfg, thread, response, calls, call.request_id,
+    # The thread is grown once, with the assistant message and the tool results.
+    result = yield from _tools_flow(cfg, thread, message, response, calls, call.request_id,
                                    state.by_name)
     return _StepOut(result)
 
@@ -360,9 +362,11 @@ def _assistant_message(response: Response) -> Message:
 
 
 def _tools_flow(
-    cfg: LoopConfig, thread: Thread, response: Response, calls: tuple[ToolCall, ...],
-    request_id: str | None, by_name: dict[str, Tool],
+    cfg: LoopConfig, thread: Thread, message: Message, response: Response,
+    calls: tuple[ToolCall, ...], request_id: str | None, by_name: dict[str, Tool],
 ) -> Flow:
+    """Auto mode: run the step's tool calls; `thread` is the thread before the
+    assistant `message` that made them."""
     manual: list[ToolCall] = []
     jobs: list[Job] = []
     immediate: list[tuple[int, ToolError]] = []
@@ -483,7 +487,7 @@ def _tools_flow(
             continue  # answered by the user (Session.reply / a tool_result message)
         messages.append(tool_result(tc.id, outcome.content or "", name=tc.name,
                                     is_error=outcome.is_error))
-    thread = _extended(thread, tuple(messages))
+    thread = _extended(thread, (message, *messages))
 
     metadata: dict[str, Any] = {}
     pending_manual: tuple[ToolCall, ...] = ()
