@@ -31,6 +31,7 @@ from . import telemetry
 from ._toolthreads import Crew
 from .errors import ToolError
 from .events import Event, StepCompleted
+from .facade import amodel_events, model_events
 from .loopgen import NEXT_TOOL, Emit, Job, OpenModel, Pump, RunTools
 
 __all__ = ["SyncRun", "AsyncRun"]
@@ -112,6 +113,18 @@ def _timeout_error(job: Job, timeout: float | None) -> ToolError:
                      tool_name=job.tool.name, tool_call_id=job.call.id)
 
 
+def _open(engine: Any, cmd: OpenModel) -> Iterator[Event]:
+    if cmd.direct and not telemetry.active():  # see `OpenModel.direct`
+        return engine.adapter.stream(cmd.request, cmd.call)  # type: ignore[no-any-return]
+    return model_events(engine, cmd.request, cmd.call, cmd.filters)
+
+
+def _aopen(engine: Any, cmd: OpenModel) -> AsyncIterator[Event]:
+    if cmd.direct and not telemetry.active():
+        return engine.adapter.astream(cmd.request, cmd.call)  # type: ignore[no-any-return]
+    return amodel_events(engine, cmd.request, cmd.call, cmd.filters)
+
+
 def _open_first(run: SyncRun | AsyncRun, open_events: Callable[..., _E]) -> _E | None:
     """The eager part both drivers' `start` share: run the flow to its first model
     call and open it (pre-flight errors raise here, after closing the flow). None
@@ -123,7 +136,7 @@ def _open_first(run: SyncRun | AsyncRun, open_events: Callable[..., _E]) -> _E |
             cmd = flow.send(None)
         if not isinstance(cmd, OpenModel):  # pragma: no cover - it always opens first
             raise RuntimeError(f"the loop must open the model first, got {cmd!r}")
-        return open_events(run.engine, cmd.request, cmd.call, cmd.filters)
+        return open_events(run.engine, cmd)
     except StopIteration as stop:
         run.result = stop.value
         flow.close()
@@ -154,17 +167,13 @@ class SyncRun:
         self._timeout: float | None = None
 
     def start(self) -> SyncRun:
-        from .facade import model_events
-
-        self._events = _open_first(self, model_events)
+        self._events = _open_first(self, _open)
         return self
 
     def events(self, emit: bool = True) -> Iterator[Event]:
         """Run the loop, yielding its events. ``emit=False`` (the non-streaming
         `chat`, which only wants `result`): the same run, yielding nothing, so no
         event pays a generator round trip to a consumer that drops it."""
-        from .facade import model_events
-
         flow = self.flow
         steps = self.steps
         send: Any = None
@@ -213,8 +222,7 @@ class SyncRun:
                     elif type(cmd) is OpenModel:
                         self._close_events()
                         try:
-                            self._events = model_events(self.engine, cmd.request, cmd.call,
-                                                        cmd.filters)
+                            self._events = _open(self.engine, cmd)
                         except Exception as e:
                             exc = e
                     elif type(cmd) is RunTools:
@@ -367,15 +375,11 @@ class AsyncRun:
 
     def start(self) -> AsyncRun:
         """Eager part, synchronous: the adapter's pre-flight raises here."""
-        from .facade import amodel_events
-
-        self._events = _open_first(self, amodel_events)
+        self._events = _open_first(self, _aopen)
         return self
 
     async def events(self, emit: bool = True) -> AsyncIterator[Event]:
         """The async twin of `SyncRun.events` (``emit=False`` likewise)."""
-        from .facade import amodel_events
-
         flow = self.flow
         steps = self.steps
         send: Any = None
@@ -424,8 +428,7 @@ class AsyncRun:
                     elif type(cmd) is OpenModel:
                         await self._close_events()
                         try:
-                            self._events = amodel_events(self.engine, cmd.request, cmd.call,
-                                                         cmd.filters)
+                            self._events = _aopen(self.engine, cmd)
                         except Exception as e:
                             exc = e
                     elif type(cmd) is RunTools:

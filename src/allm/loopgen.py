@@ -10,8 +10,8 @@ task group); `allm.loop` is the public surface.
 Commands and what the driver sends back:
 
 - `Emit(event)`: hand the event to the consumer; sends None.
-- `OpenModel(request, call, filters)`: start the adapter's stream (pre-flight errors
-  are thrown back in); sends None.
+- `OpenModel(request, call, filters, direct)`: start the adapter's stream (pre-flight
+  errors are thrown back in); sends None.
 - `Pump(accept)`: run the open stream to its end, handing each event to `accept`
   (the loop's fold) and yielding the ones it keeps; sends None (an exception the
   adapter raised mid-stream is thrown back in).
@@ -96,6 +96,11 @@ class OpenModel:
     request: Request
     call: Any
     filters: Any
+    # Only the fold reads the events (a quiet run, default filters, no ``on_event``):
+    # the driver may fold the adapter's own iterator, without the filter layer of
+    # `model_events` (which then only drops usage-less `RawChunk`s, ignored by the
+    # collector anyway; `facade.generate` does the same).
+    direct: bool = False
 
 
 @dataclass(slots=True)
@@ -279,7 +284,8 @@ def step_flow(
     try:
         request, call = state.build(cfg, thread, response_format, tool_choice)
         yield OpenModel(request, call,
-                        _RAW_FILTERS if cfg.include_raw_chunks else _FILTERS)
+                        _RAW_FILTERS if cfg.include_raw_chunks else _FILTERS,
+                        cfg.quiet and not cfg.include_raw_chunks and cfg.on_event is None)
     except AllmError as exc:
         if first:
             raise
