@@ -282,6 +282,21 @@ class SyncRun:
         assert crew is not None
         started = crew.started
         results = self._results
+        if len(pending) == 1 and not self._done:
+            # One call (the common step): wait for its result alone; a timeout or
+            # a late result of an abandoned call falls through to the general case.
+            ((only, only_job),) = pending.items()
+            limit = self._timeout
+            if limit is not None and only in started:
+                limit = max(0.0, started[only] + limit - time.monotonic())
+            try:
+                item = results.get(timeout=limit)
+            except Empty:
+                item = None
+            if item is not None and item[0] == only:
+                del pending[only]
+                started.pop(only, None)
+                return only_job.index, item[1], item[2]
         while not self._done:
             if not pending:  # pragma: no cover - the flow asks once per job
                 raise RuntimeError("no tool call is running")

@@ -187,3 +187,28 @@ def test_interpreter_waits_for_an_abandoned_call_at_exit() -> None:
             "print('timed out' if r.thread.messages[2].is_error else 'ran', flush=True)\n")
     _, out = _run_script(code)
     assert out.split("\n")[:2] == ["timed out", "call finished"], out
+
+
+def test_a_late_result_of_an_abandoned_call_is_ignored() -> None:
+    # Step 1's call is abandoned at 0.3 s and finishes at 0.45 s, while step 2's
+    # call (waiting for it) is running: its late result reaches the driver first
+    # and must not be taken for step 2's.
+    finished = threading.Event()
+
+    @allm.tool
+    def first() -> str:
+        time.sleep(0.45)
+        finished.set()
+        return "first"
+
+    @allm.tool
+    def second() -> str:
+        finished.wait(5)
+        return "second"
+
+    eng = engine([[tc("c1", "first")], [tc("c2", "second")], [("text", "ok")]],
+                 tools=[first, second])
+    result = allm.chat(eng, "hi", tool_timeout=0.3)
+    tools = [m for m in result.thread.messages if m.role == "tool"]
+    assert tools[0].is_error and "timed out" in tools[0].text
+    assert not tools[1].is_error and tools[1].text == "second"
