@@ -170,6 +170,9 @@ def _after_fork() -> None:
 
 # Run before the interpreter joins its non-daemon threads (what
 # `concurrent.futures` does for its pools).
-threading._register_atexit(_close_all)  # type: ignore[attr-defined]
+try:
+    threading._register_atexit(_close_all)  # type: ignore[attr-defined]
+except RuntimeError:  # pragma: no cover - first imported while the interpreter exits
+    _exiting = True  # no thread goes idle: each ends after its run
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
