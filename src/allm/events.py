@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
+from ._fastinit import fast_init
 from .errors import AllmError
 from .messages import Message, Thread, ToolCall
 from .request import Response, Usage
@@ -255,3 +256,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
     )
 }
 """Event classes by `type` tag, in the original's order."""
+
+for _cls in EVENT_TYPES.values():  # built per streamed chunk: see `_fastinit`
+    fast_init(_cls)
+del _cls

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
+from ._fastinit import fast_init
 from .image import Image
 
 __all__ = [
@@ -234,3 +235,7 @@ def coerce_messages(value: Thread | Message | Sequence[Message] | str) -> Thread
     if isinstance(value, str):
         return Thread(messages=(user(value),))
     return Thread(messages=tuple(value))
+
+for _cls in (TextPart, ImagePart, ToolCall, Message, Thread):  # see `_fastinit`
+    fast_init(_cls)
+del _cls

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._fastinit import fast_init
 from .messages import Message, ToolCall
 
 if TYPE_CHECKING:
@@ -171,3 +172,7 @@ class Response:
     @property
     def error(self) -> Any:
         return self.metadata.get("error")
+
+for _cls in (Usage, Request, Response):  # built per model call: see `_fastinit`
+    fast_init(_cls)
+del _cls

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._fastinit import fast_init
 from .messages import Message, Thread, ToolCall
 from .request import Response, Usage
 
@@ -68,3 +69,7 @@ class ChatResult:
     @property
     def output_text(self) -> str:
         return self.final_response.output_text if self.final_response else ""
+
+for _cls in (StepResult, ChatResult):  # see `_fastinit`
+    fast_init(_cls)
+del _cls
