@@ -11,10 +11,13 @@ import pytest
 
 from allm import events, messages, request, results
 from allm._fastinit import fast_init
+from allm.providers._codec import HttpRequest
+from allm.providers.base import Call
 
 PATCHED = [*events.EVENT_TYPES.values(), messages.TextPart, messages.ImagePart,
            messages.ToolCall, messages.Message, messages.Thread, request.Usage,
-           request.Request, request.Response, results.StepResult, results.ChatResult]
+           request.Request, request.Response, results.StepResult, results.ChatResult, Call,
+           HttpRequest]
 
 
 def _reference(cls: type) -> type:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from .._fastinit import fast_init
+
 if TYPE_CHECKING:
     from ..errors import AdapterError
     from ..events import Event
@@ -67,4 +69,4 @@ class Codec(Protocol):
         """Map a non-2xx response to an `AdapterError` (one table per provider)."""
         ...
 
-
+fast_init(HttpRequest)  # built per model call: see `allm._fastinit`

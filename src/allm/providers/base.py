@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._fastinit import fast_init
+
 if TYPE_CHECKING:
     from ..events import Event
     from ..image_types import ImageRequest, ImageResponse
@@ -118,3 +120,5 @@ class ImageAdapter(Protocol):
     def generate(self, request: ImageRequest, call: Call) -> ImageResponse: ...
 
     async def agenerate(self, request: ImageRequest, call: Call) -> ImageResponse: ...
+
+fast_init(Call)  # built per model call: see `allm._fastinit`
