@@ -341,7 +341,7 @@ def report(data: dict[str, Any]) -> str:
                   "everything allm does: request building, the fake adapter's events, loop, "
                   "collector, running and encoding the tool)", "",
                   "| driver | µs per step | spread |", "|---|---|---|",
-                  f"| `allm.chat` (sync; the tool runs in the loop's thread pool) | "
+                  f"| `allm.chat` (sync; the tool runs in one of the loop's worker threads) | "
                   f"{_fmt(med(sv))} | {spread(sv)} |",
                   f"| `allm.achat` (async tool) | {_fmt(med(av))} | {spread(av)} |",
                   f"| `allm.achat` with a sync tool (run in a worker thread) | "
