@@ -191,16 +191,12 @@ class CallRun:
 
     def httpx_timeout(self) -> httpx2.Timeout | None:
         """The per-attempt timeout, or None to keep a user client's own settings."""
-        t = self.timeouts
-        left = self.remaining()
-        if self.use_client_timeouts and left is None:
-            return None
-        connect = _cap(t.connect, left)
-        read = _cap(t.read, left)
-        return httpx2.Timeout(connect=connect, read=read, write=read, pool=connect)
+        timeouts = self.timeout_dict()
+        return None if timeouts is None else httpx2.Timeout(**timeouts)
 
     def timeout_dict(self) -> dict[str, float | None] | None:
-        """`httpx_timeout().as_dict()` without building the `Timeout` (per attempt)."""
+        """The per-attempt timeout as httpx2's request extension wants it (what
+        `httpx_timeout().as_dict()` gives, without building the `Timeout`)."""
         t = self.timeouts
         left = self.remaining()
         if self.use_client_timeouts and left is None:
