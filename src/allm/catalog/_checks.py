@@ -159,17 +159,23 @@ def _rates(prices: Mapping[str, Any]) -> _Rates:
             _rate(prices, "cache_write") or rate_in, _rate(prices, "output"))
 
 
-def _long_context(prices: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]] | None:
+_Tiers = tuple[_Rates, "tuple[int, _Rates] | None"]  # rates, (threshold, rates above it)
+
+
+def _tiers(prices: Mapping[str, Any]) -> _Tiers:
     long = prices.get("long_context")
     if not isinstance(long, Mapping):
-        return None
+        return _rates(prices), None
     over = {**prices, **{k: v for k, v in long.items() if k != "threshold"}}
-    return int(long.get("threshold") or 0), over
+    return _rates(prices), (int(long.get("threshold") or 0), _rates(over))
 
 
-def _apply(usage: Usage, rates: _Rates) -> tuple[float | None, float | None]:
-    rate_in, rate_cached, rate_write, rate_out = rates
+def _apply(usage: Usage, tiers: _Tiers) -> tuple[float | None, float | None]:
+    rates, long = tiers
     tokens_in = usage.input_tokens
+    if long is not None and tokens_in is not None and tokens_in > long[0]:
+        rates = long[1]  # above the threshold the whole call bills at these rates
+    rate_in, rate_cached, rate_write, rate_out = rates
     input_cost: float | None = None
     if tokens_in is not None and rate_in is not None:
         cached = usage.cached_input_tokens or 0
@@ -185,11 +191,7 @@ def _apply(usage: Usage, rates: _Rates) -> tuple[float | None, float | None]:
 
 def compute_costs(usage: Usage, prices: Mapping[str, Any]) -> tuple[float | None, float | None]:
     """(input_cost, output_cost) in USD for `usage` under a price table."""
-    long = _long_context(prices)
-    tokens_in = usage.input_tokens
-    if long is not None and tokens_in is not None and tokens_in > long[0]:
-        prices = long[1]
-    return _apply(usage, _rates(prices))
+    return _apply(usage, _tiers(prices))
 
 
 def _copy_with(value: Any, changes: Mapping[str, Any]) -> Any:
@@ -250,15 +252,14 @@ def _genai_prices_costs(usage: Usage, provider: str, model: str) -> tuple[float 
     return float(calc.input_price), float(calc.output_price)
 
 
-_Priced = tuple[Mapping[str, Any], _Rates, "tuple[int, _Rates] | None"]
-_price_cache: dict[tuple[str, str], _Priced | None] = {}
+_price_cache: dict[tuple[str, str], tuple[Mapping[str, Any], _Tiers] | None] = {}
 _price_cache_of: Any = None  # the catalog data the cache was filled from
 
 
-def _priced(provider: str, model: str) -> _Priced | None:
-    """The model's price table and its rates (plain and above the long-context
-    threshold), looked up once per (provider, model) while the catalog data stays the
-    same (`load` / `reset` replace it): this runs after every model call."""
+def _priced(provider: str, model: str) -> tuple[Mapping[str, Any], _Tiers] | None:
+    """The model's price table and its rates, looked up once per (provider, model)
+    while the catalog data stays the same (`load` / `reset` replace it): this runs
+    after every model call."""
     global _price_cache_of
     if _price_cache_of is not _store._data:
         _price_cache.clear()
@@ -270,11 +271,7 @@ def _priced(provider: str, model: str) -> _Priced | None:
         pass
     raw = _raw(provider, model)
     prices = raw.get("pricing") if raw is not None else None
-    found: _Priced | None = None
-    if isinstance(prices, Mapping) and prices:
-        long = _long_context(prices)
-        found = (prices, _rates(prices),
-                 None if long is None else (long[0], _rates(long[1])))
+    found = (prices, _tiers(prices)) if isinstance(prices, Mapping) and prices else None
     if _price_cache_of is _store._data is not None:  # (_raw may have loaded it just now)
         if len(_price_cache) >= 512:
             _price_cache.clear()
@@ -304,14 +301,7 @@ def populate_costs(usage: Usage, provider: str | None, model: str | ModelRef | N
     if _price_source == "genai-prices" or (_price_source == "auto" and not prices):
         costs = _genai_prices_costs(usage, provider, model_id)
     if costs == (None, None) and prices:
-        if priced is not None:
-            _, rates, long = priced
-            tokens_in = usage.input_tokens
-            if long is not None and tokens_in is not None and tokens_in > long[0]:
-                rates = long[1]
-            costs = _apply(usage, rates)
-        else:
-            costs = compute_costs(usage, prices)
+        costs = _apply(usage, priced[1] if priced is not None else _tiers(prices))
     return _fill(usage, *costs)
 
 
