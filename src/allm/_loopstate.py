@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from .facade import _catalog_preflight, build_request
+from .facade import build_request, catalog_preflight
 from .messages import Thread
 from .providers.base import Call
 from .request import Request
@@ -64,7 +64,7 @@ class LoopState:
                                 dict(base.metadata))
         call = _next_call(self.call, params, dict(self.call.adapter_opts))
         if self.preflight:
-            _catalog_preflight(cfg.engine, request)
+            catalog_preflight(cfg.engine, request)
         return request, call
 
 

@@ -163,7 +163,7 @@ def _engine_adapter(engine: Any) -> Any:
     return engine.adapter
 
 
-def _catalog_preflight(engine: Engine, request: Request) -> None:
+def catalog_preflight(engine: Engine, request: Request) -> None:
     """The model catalog's capability check (tools, native JSON schema, vision), for
     models it knows; unknown models are never blocked. ``preflight=False`` skips it."""
     provider = engine.provider
@@ -229,7 +229,7 @@ def build_request(
     _check_tools(request.tools)
 
     if get("preflight", True):
-        _catalog_preflight(engine, request)
+        catalog_preflight(engine, request)
 
     retry = resolve_retry(opts["retry"]) if "retry" in opts else engine.retry_policy
     read_timeout = get("read_timeout")

@@ -57,13 +57,13 @@ def test_structured_finalize_builds_pass_two_afresh() -> None:
 
 def test_catalog_preflight_runs_for_every_request(monkeypatch: Any) -> None:
     seen: list[int] = []
-    real = _loopstate._catalog_preflight
+    real = _loopstate.catalog_preflight
 
     def spy(engine: Any, request: Any) -> None:
         seen.append(len(request.messages))
         real(engine, request)
 
-    monkeypatch.setattr(_loopstate, "_catalog_preflight", spy)
+    monkeypatch.setattr(_loopstate, "catalog_preflight", spy)
     fake = Fake(scripts=SCRIPTS, provider="unknown-provider")
     eng = allm.Engine(adapter=fake, model="m", tools=engine([]).tools)
     assert allm.chat(eng, "hi").halted_reason == "completed"
@@ -78,7 +78,7 @@ def test_a_later_preflight_failure_ends_the_loop_with_an_error(monkeypatch: Any)
     def refuse(engine: Any, request: Any) -> None:
         raise allm.ValidationError("unsupported_capability", "no tools for this model")
 
-    monkeypatch.setattr(_loopstate, "_catalog_preflight", refuse)
+    monkeypatch.setattr(_loopstate, "catalog_preflight", refuse)
     eng = allm.Engine(adapter=Fake(scripts=SCRIPTS, provider="unknown-provider"),
                       model="m", tools=engine([]).tools)
     result = allm.chat(eng, "hi")
