@@ -7,7 +7,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from allm._http.request import build, request_kwargs
+from allm._http.request import build
 from allm._http.transport import CallRun, Timeouts
 from allm.providers._codec import HttpRequest
 from allm.retry import RetryPolicy
@@ -33,7 +33,12 @@ def same(client: httpx2.Client | httpx2.AsyncClient, run: CallRun,
          defaults: dict[str, str] | None = None) -> httpx2.Request:
     defaults = DEFAULTS if defaults is None else defaults
     ours = build(client, run, defaults)
-    theirs = client.build_request(**request_kwargs(run, defaults))
+    timeout = run.timeout_dict()
+    theirs = client.build_request(
+        run.http_request.method, run.http_request.url,
+        headers=run.merged_headers(defaults), content=run.http_request.content or None,
+        **({} if timeout is None else {"timeout": httpx2.Timeout(**timeout)}),
+    )
     assert ours.method == theirs.method
     assert ours.url == theirs.url
     assert ours.headers.multi_items() == theirs.headers.multi_items()
@@ -98,10 +103,33 @@ def test_client_cookies_are_sent() -> None:
     assert req.headers["cookie"] == "session=s1"
 
 
-def test_client_params_fall_back_to_httpx2() -> None:
-    client = httpx2.Client(params={"key": "v"})
-    req = same(client, run_for(POST))
-    assert req.url.params["key"] == "v"  # httpx2's own merge (it replaces the query)
+def test_client_params_merge_with_the_urls_own_query() -> None:
+    # httpx2's build_request replaces the URL's query with the client's params; a
+    # Gemini stream would lose its `alt=sse`. Merged, the request's own values win.
+    client = httpx2.Client(params={"key": "v", "x": "client"})
+    req = build(client, run_for(POST), DEFAULTS)
+    assert dict(req.url.params) == {"key": "v", "x": "1"}
+    assert req.url.path == "/v1/chat"
+    assert req.headers["host"] == "api.example.test:8443"
+
+
+def test_gemini_stream_keeps_alt_sse_with_a_client_that_has_params() -> None:
+    import allm
+
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        body = (b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},'
+                b'"finishReason":"STOP"}]}\n\n')
+        return httpx2.Response(200, content=body,
+                               headers={"content-type": "text/event-stream"})
+
+    client = httpx2.Client(params={"tenant": "t1"}, transport=httpx2.MockTransport(handler))
+    engine = allm.engine("gemini:gemini-2.5-flash", http_client=client)
+    response = allm.generate(engine, "hi", api_key="k", stream=True)
+    assert response.output_text == "hi"
+    assert dict(seen[0].url.params) == {"tenant": "t1", "alt": "sse"}
 
 
 def test_deadline_caps_the_timeout() -> None:

@@ -8,14 +8,14 @@ absolute URL, str headers, a bytes body), so we build the exact request httpx2 w
 build (same header set and values; `Host` first, `Content-Length` last) in one pass,
 through public httpx2 API only (`Request(stream=...)`, `ByteStream`, `Cookies`).
 
-A client with query parameters set falls back to `build_request` (rare, and merging
-them is httpx2's business); a client's cookies are applied as `build_request` would.
+A client's cookies are applied as `build_request` would. A client's query
+parameters are merged with the URL's own (the URL's win), where `build_request`
+would drop the URL's query string altogether.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import httpx2
 
@@ -38,23 +38,20 @@ def _url(url: str) -> tuple[httpx2.URL, bytes]:
     return hit
 
 
-def request_kwargs(run: CallRun, default_headers: Mapping[str, str]) -> dict[str, Any]:
-    """`client.build_request` arguments (the slow path), the URL pre-parsed."""
-    kwargs = run.request_kwargs(default_headers)
-    kwargs["url"] = _url(kwargs["url"])[0]
-    return kwargs
-
-
 def build(
     client: httpx2.Client | httpx2.AsyncClient,
     run: CallRun,
     default_headers: Mapping[str, str],
 ) -> httpx2.Request:
-    """The request `client.build_request(**request_kwargs(run, ...))` would make."""
-    if client.params:
-        return client.build_request(**request_kwargs(run, default_headers))
+    """The request `client.build_request` would make for `run`'s current attempt
+    (`tests/runtime/test_request_build.py` compares the two)."""
     req = run.http_request
     url, host = _url(req.url)
+    params = client.params
+    if params:
+        # httpx2 would replace the URL's own query with the client's params (dropping
+        # e.g. Gemini's ``?alt=sse``); merged instead, the request's own values win.
+        url = url.copy_with(params=params.merge(url.params))
     ours = run.merged_headers(default_headers)
     own = {k.lower() for k in ours}
     headers: list[tuple[bytes, bytes]] = []

@@ -189,14 +189,9 @@ class CallRun:
         if left is not None and left <= 0:
             raise Failure(self._timeout_error("overall timeout"))
 
-    def httpx_timeout(self) -> httpx2.Timeout | None:
-        """The per-attempt timeout, or None to keep a user client's own settings."""
-        timeouts = self.timeout_dict()
-        return None if timeouts is None else httpx2.Timeout(**timeouts)
-
     def timeout_dict(self) -> dict[str, float | None] | None:
         """The per-attempt timeout as httpx2's request extension wants it (what
-        `httpx_timeout().as_dict()` gives, without building the `Timeout`)."""
+        `httpx2.Timeout(...).as_dict()` gives), or None to keep a user client's own."""
         t = self.timeouts
         left = self.remaining()
         if self.use_client_timeouts and left is None:
@@ -215,20 +210,6 @@ class CallRun:
             **{k: v for k, v in default_headers.items() if k.lower() not in own},
             **headers,
         }
-
-    def request_kwargs(self, default_headers: Mapping[str, str]) -> dict[str, Any]:
-        """Arguments for `client.build_request` (headers: defaults < codec's)."""
-        req = self.http_request
-        kwargs: dict[str, Any] = {
-            "method": req.method,
-            "url": req.url,
-            "headers": self.merged_headers(default_headers),
-            "content": req.content or None,
-        }
-        timeout = self.httpx_timeout()
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        return kwargs
 
     def body_reader(self, status: int, headers: Mapping[str, str]) -> BodyReader:
         return BodyReader(self, status, headers)
