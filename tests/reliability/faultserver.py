@@ -1,9 +1,9 @@
 """A loopback HTTP/1.1 fault-injection server (threads, 127.0.0.1, bounded).
 
-Generalizes the scripted server of `tests/runtime/faultserver.py` (same idea: real
-sockets, chunked bodies, a record of what happened) for the reliability suite:
+Real sockets, chunked bodies, a record of what happened; used by the reliability
+suite and by `tests/runtime/test_faults.py`:
 
-- a *handler* `(Seen) -> Reply` instead of only a script, so one server can answer
+- a *handler* `(Seen) -> Reply` or a script, so one server can answer
   200 tenants and check each request's credentials (a list of replies still works);
 - faults below HTTP: close before the status line, raw bytes without framing, a
   chunked body that drops / stalls / never ends (an iterator), a gzip bomb;

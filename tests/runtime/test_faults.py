@@ -1,4 +1,4 @@
-"""Loopback fault tests: a real socket server (tests/runtime/faultserver.py) and the
+"""Loopback fault tests: a real socket server (tests/reliability/faultserver.py) and the
 adapter's own pooled httpx2 clients, sync and async."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from allm.messages import user
 from allm.providers.base import Call
 from allm.request import Request
 from allm.retry import RetryPolicy
+from reliability.faultserver import FaultServer
+from reliability.faultserver import Reply as Step
 
-from .faultserver import FaultServer, Step
 from .tinycodec import TinyAdapter, sse_body
 
 REQ = Request(messages=(user("hi"),))
@@ -165,4 +166,4 @@ def test_one_pooled_client_per_adapter() -> None:
         adapter.close()
         assert client.is_closed
     assert server.record.connections == 1
-    assert json.loads(server.record.bodies[0]) == {"prompt": "hi", "stream": True}
+    assert json.loads(server.record.requests[0].body) == {"prompt": "hi", "stream": True}
