@@ -81,6 +81,19 @@ class Expected:
     error: dict[str, Any] | None = None  # {"message", "code"} for in-body errors
 
 
+def json_bodies(api: str) -> list[dict[str, Any]]:
+    """Every recorded 200 non-streaming JSON object body of `api` ("chat" | "responses")."""
+    out = []
+    for path in FILES:
+        for it in load(path):
+            if it.api != api or it.status != 200 or it.is_stream:
+                continue
+            body = json.loads(it.body)
+            if isinstance(body, dict):
+                out.append(body)
+    return out
+
+
 def naive_sse(body: str) -> list[tuple[str | None, str]]:
     """(event, data) pairs: blank-line separated blocks, `event:`/`data:` lines."""
     out = []

@@ -12,7 +12,7 @@ import pytest
 
 from allm.providers.openai.chat_codec import ChatCodec, decode_replay, decode_text_only
 
-from .recordings import FILES, load
+from .recordings import json_bodies
 
 MSG: dict[str, Any] = {"role": "assistant", "content": "Hello there.", "refusal": None,
                        "annotations": []}
@@ -90,15 +90,9 @@ def test_other_shapes_are_replayed(body: dict[str, Any]) -> None:
 
 def test_recorded_bodies_equal_replay() -> None:
     seen = 0
-    for path in FILES:
-        for it in load(path):
-            if it.api != "chat" or it.status != 200 or it.is_stream:
-                continue
-            body = json.loads(it.body)
-            if not isinstance(body, dict):
-                continue
-            fast = decode_text_only(copy.deepcopy(body))
-            if fast is not None:
-                assert fast == decode_replay(body, {})
-                seen += 1
+    for body in json_bodies("chat"):
+        fast = decode_text_only(copy.deepcopy(body))
+        if fast is not None:
+            assert fast == decode_replay(body, {})
+            seen += 1
     assert seen

@@ -13,7 +13,7 @@ from allm.events import Event
 from allm.providers.openai.responses_codec import ResponsesCodec
 from allm.providers.openai.responses_fold import ResponsesFold, as_events, decode_text_only
 
-from .recordings import FILES, load
+from .recordings import json_bodies
 
 
 def replay(body: dict[str, Any]) -> list[Event]:
@@ -87,15 +87,9 @@ def test_other_shapes_are_replayed(body: dict[str, Any]) -> None:
 
 def test_recorded_responses_equal_replay() -> None:
     seen = 0
-    for path in FILES:
-        for it in load(path):
-            if it.api != "responses" or it.status != 200 or it.is_stream:
-                continue
-            body = json.loads(it.body)
-            if not isinstance(body, dict):
-                continue
-            fast = decode_text_only(copy.deepcopy(body))
-            if fast is not None:
-                assert fast == replay(body)
-                seen += 1
+    for body in json_bodies("responses"):
+        fast = decode_text_only(copy.deepcopy(body))
+        if fast is not None:
+            assert fast == replay(body)
+            seen += 1
     assert seen
